@@ -1,0 +1,144 @@
+"""The ``ivos`` command line (Typer). Commands are thin: they call flows or library functions."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="ivos: interactive video object segmentation, batch jobs and usage analytics.", no_args_is_help=True)
+schema_app = typer.Typer(help="Print the JSON schemas of the data contracts.", no_args_is_help=True)
+data_app = typer.Typer(help="Validate, describe and generate datasets.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations (the interactive NoC protocol, DAVIS).", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
+
+console = Console()
+
+DATASETS = ("grabcut", "berkeley", "davis", "pascal", "sbd", "synthetic")
+
+
+def prefect_defaults() -> None:
+    """Environment defaults that make a laptop / offline Prefect pleasant; user settings win."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def print_rows(rows: list[dict], title: str = "") -> None:
+    if not rows:
+        console.print(f"[yellow]{title}: no rows[/yellow]")
+        return
+    table = Table(title=title or None)
+    for col in rows[0]:
+        table.add_column(str(col))
+    for r in rows:
+        table.add_row(*["" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in r.values()])
+    console.print(table)
+
+
+@schema_app.command("session")
+def schema_session() -> None:
+    """Print the versioned JSON schema of a session log."""
+    from ivos_core.interactions import session_json_schema
+
+    typer.echo(json.dumps(session_json_schema(), indent=2))
+
+
+@data_app.command("prepare")
+def data_prepare(
+    dataset: str = typer.Option("synthetic", help=f"one of {', '.join(DATASETS)}, bsds"),
+    root: Optional[Path] = typer.Option(None, help="dataset root folder"),
+    out: Path = typer.Option(Path("outputs/data"), help="where the manifest is written"),
+    synthetic: Optional[int] = typer.Option(None, help="generate N synthetic images (+ videos) instead"),
+    videos: int = typer.Option(2, help="synthetic videos to generate with --synthetic"),
+    split: str = typer.Option("val", help="DAVIS split for sequence statistics"),
+    seed: int = 0,
+) -> None:
+    """Validate a dataset root and write its manifest (Prefect flow ``prepare-data``)."""
+    prefect_defaults()
+    if root is None and not synthetic:
+        raise typer.BadParameter("pass --root DIR (or --synthetic N to generate a dataset)")
+    from flows.prepare_data import prepare_data_flow
+
+    res = prepare_data_flow(
+        dataset=dataset, root=str(root or ""), out=str(out), synthetic=synthetic, videos=videos, seed=seed, split=split
+    )
+    for b in res.get("broken", [])[:20]:
+        console.print(f"[red]broken[/red] {b['path']}: {b['reason']}")
+    console.print(f"[green]{res['n_samples']} samples[/green], {res['n_broken']} broken; manifest in {out}")
+
+
+@eval_app.command("interactive")
+def eval_interactive(
+    dataset: str = typer.Option("grabcut", help=f"one of {', '.join(DATASETS)}"),
+    root: Path = typer.Option(..., help="dataset root (e.g. ../shared/data/GrabCut)"),
+    method: str = typer.Option("grabcut", help="grabcut | ours | ifcn"),
+    checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint for ours/ifcn"),
+    crf: bool = typer.Option(False, "--crf/--no-crf", help="dense-CRF refinement of deep predictions"),
+    max_clicks: int = typer.Option(20, help="click cap of the NoC protocol"),
+    limit: Optional[int] = typer.Option(None, help="evaluate only the first N samples"),
+    seed: int = 0,
+    out: Path = typer.Option(Path("outputs/eval"), help="output folder"),
+) -> None:
+    """NoC@85/90 and mIoU@k with the robot user (Prefect flow ``eval-interactive``)."""
+    prefect_defaults()
+    if dataset not in DATASETS:
+        raise typer.BadParameter(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    from flows.eval_interactive import eval_interactive_flow
+    from ivos_core.evaluation import summary_table
+
+    summary = eval_interactive_flow(
+        dataset=dataset,
+        root=str(root),
+        method=method,
+        checkpoint=str(checkpoint) if checkpoint else None,
+        crf=crf,
+        max_clicks=max_clicks,
+        limit=limit,
+        seed=seed,
+        out=str(out),
+    )
+    print_rows(summary_table([summary]), title="interactive evaluation")
+    for s in summary.get("skipped", [])[:20]:
+        console.print(f"[red]skipped[/red] {s['item']}: {s['reason']}")
+    console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("outputs/demo"), help="output folder"),
+    quick: bool = typer.Option(False, help="smaller data and budgets (about 3 minutes)"),
+    davis: Optional[Path] = typer.Option(None, help="run on real DAVIS sequences from this root"),
+) -> None:
+    """The main job end to end on data it generates itself (Prefect flow ``demo``)."""
+    prefect_defaults()
+    from flows.demo import demo_flow
+
+    result = demo_flow(out=str(out), quick=quick, davis=str(davis) if davis else None)
+    from ivos_core.evaluation import summary_table
+
+    print_rows(summary_table(result["summaries"]), title="demo: interactive evaluation")
+    for k, v in result.get("files", {}).items():
+        console.print(f"{k}: {v}")
+
+
+def _mount_optional() -> None:
+    """Sub-apps from modules that may be absent in a partial install stay optional."""
+    try:
+        from flows.cli_analytics import analytics_app
+    except ImportError:
+        return
+    app.add_typer(analytics_app, name="analytics")
+
+
+_mount_optional()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,66 @@
+"""Prefect flow ``eval-interactive``: the NoC protocol on one dataset with one method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+
+from flows.progress import FlowProgress, artifact_key
+from ivos_core.evaluation import evaluate_interactive, summary_table, write_eval_outputs
+
+
+@task(name="evaluate-interactive", retries=1)
+def run_protocol(
+    dataset: str,
+    root: str,
+    method: str,
+    checkpoint: str | None,
+    crf: bool,
+    max_clicks: int,
+    limit: int | None,
+    seed: int,
+    out: str,
+) -> str:
+    """Run the whole protocol and write its files; returns the summary path (not the data)."""
+    from ivos_core.data import open_dataset
+    from ivos_core.methods import build_method
+
+    ds = open_dataset(dataset, root)
+    m = build_method(method, checkpoint=checkpoint, crf=crf)
+    progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
+    result = evaluate_interactive(
+        ds, m, dataset_name=dataset, max_clicks=max_clicks, limit=limit, seed=seed, progress=progress
+    )
+    result.extra["root"] = str(root)
+    if checkpoint:
+        result.extra["checkpoint"] = str(checkpoint)
+    paths = write_eval_outputs(result, out)
+    return str(paths["summary"])
+
+
+@flow(name="eval-interactive", log_prints=True)
+def eval_interactive_flow(
+    dataset: str = "grabcut",
+    root: str = "",
+    method: str = "grabcut",
+    checkpoint: str | None = None,
+    crf: bool = False,
+    max_clicks: int = 20,
+    limit: int | None = None,
+    seed: int = 0,
+    out: str = "outputs/eval",
+) -> dict[str, Any]:
+    """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
+    import json
+
+    summary_path = run_protocol(dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out)
+    summary = json.loads(Path(summary_path).read_text())
+    create_table_artifact(
+        summary_table([summary]),
+        key=artifact_key("noc", dataset, summary["method"]),
+        description=f"NoC on {dataset} ({summary['n']} images, {summary['n_skipped']} skipped)",
+    )
+    return summary

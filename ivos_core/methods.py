@@ -1,0 +1,80 @@
+"""Interactive methods behind one small interface, built by name for the evaluation protocol.
+
+``grabcut`` is OpenCV GrabCut with clicks as seeds; ``ours`` and ``ifcn`` are the deep networks
+(signed Gaussian vs. two distance maps) loaded from a checkpoint. Adding a method means adding
+one adaptor class here; the protocol loop in :mod:`ivos_core.evaluation` never changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ivos_core.interactions import Click, Stroke
+
+METHODS = ("grabcut", "ours", "ifcn")
+
+
+class GrabCutMethod:
+    """OpenCV GrabCut driven by all clicks so far (seeds), re-run from the previous mask."""
+
+    def __init__(self, *, click_radius: int = 5, iterations: int = 5) -> None:
+        from ivos_core.baselines.grabcut import GrabCutSegmenter
+
+        self.name = "grabcut"
+        self._seg = GrabCutSegmenter(click_radius=click_radius, iterations=iterations)
+        self._image: np.ndarray | None = None
+
+    def set_image(self, image: np.ndarray) -> None:
+        self._image = image
+
+    def predict(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
+        if self._image is None:
+            raise RuntimeError("call set_image(image) before predict()")
+        has_prev = prev_mask is not None and bool(np.any(prev_mask))
+        return self._seg.predict(self._image, list(inputs), prev_mask=prev_mask if has_prev else None)
+
+
+class DeepMethod:
+    """Adaptor from :class:`~ivos_core.segmenter.InteractiveSegmenter` to the protocol."""
+
+    def __init__(self, segmenter, *, name: str) -> None:
+        self.name = name
+        self.segmenter = segmenter
+
+    def set_image(self, image: np.ndarray) -> None:
+        self.segmenter.set_image(image)
+
+    def predict(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
+        return self.segmenter.predict(list(inputs), prev_mask=prev_mask).mask
+
+
+def build_method(
+    name: str,
+    *,
+    checkpoint: str | Path | None = None,
+    crf: bool = False,
+    device: str = "auto",
+):
+    """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``)."""
+    if name == "grabcut":
+        return GrabCutMethod()
+    if name in ("ours", "ifcn"):
+        if checkpoint is None:
+            raise ValueError(
+                f"method {name!r} needs --checkpoint PATH (a trained interactive model; "
+                "see `ivos train interactive`)"
+            )
+        from ivos_core.segmenter import InteractiveSegmenter
+
+        seg = InteractiveSegmenter.from_checkpoint(checkpoint, crf=crf, device=device)
+        expected = "distance" if name == "ifcn" else "gaussian"
+        if getattr(seg, "encoding", expected) != expected:
+            raise ValueError(
+                f"checkpoint {checkpoint} was trained with {seg.encoding!r} click encoding but "
+                f"method {name!r} expects {expected!r}; pass the matching checkpoint"
+            )
+        return DeepMethod(seg, name=name + ("+crf" if crf else ""))
+    raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
