@@ -13,15 +13,28 @@ class FlowProgress:
     so a 10,000-item loop does not turn into 10,000 server round trips.
     """
 
-    def __init__(self, key: str, description: str, *, min_interval: float = 2.0) -> None:
+    def __init__(self, key: str, description: str, *, min_interval: float = 2.0, terminal: bool = True) -> None:
         from prefect.artifacts import create_progress_artifact
 
         self.description = description
         self.min_interval = min_interval
         self._last = 0.0
         self._id = create_progress_artifact(progress=0.0, key=key, description=description)
+        self._bar = None
+        if terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=False
+            )
+            self._task = self._bar.add_task(description, total=None)
+            self._bar.start()
 
     def __call__(self, done: int, total: int, label: str = "") -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total)
+            if done >= total:
+                self._bar.stop()
         now = time.monotonic()
         if done < total and now - self._last < self.min_interval:
             return

@@ -14,16 +14,22 @@ import numpy as np
 
 from ivos_core.interactions import Click, Stroke
 
-METHODS = ("grabcut", "ours", "ifcn")
+METHODS = ("grabcut", "grabcut-nobox", "ours", "ifcn")
 
 
 class GrabCutMethod:
-    """OpenCV GrabCut driven by all clicks so far (seeds), re-run from the previous mask."""
+    """OpenCV GrabCut driven by all clicks so far (seeds), re-run from the previous mask.
 
-    def __init__(self, *, click_radius: int = 5, iterations: int = 5) -> None:
+    With ``use_box`` (default) each run after the first is initialised with the paper's §3.3
+    heuristic box (all positive clicks plus the current mask, enlarged by a margin): without a
+    box a negative click only removes a small part of a wrongly included region.
+    """
+
+    def __init__(self, *, click_radius: int = 5, iterations: int = 5, use_box: bool = True) -> None:
         from ivos_core.baselines.grabcut import GrabCutSegmenter
 
-        self.name = "grabcut"
+        self.name = "grabcut" if use_box else "grabcut-nobox"
+        self.use_box = use_box
         self._seg = GrabCutSegmenter(click_radius=click_radius, iterations=iterations)
         self._image: np.ndarray | None = None
 
@@ -33,8 +39,15 @@ class GrabCutMethod:
     def predict(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
         if self._image is None:
             raise RuntimeError("call set_image(image) before predict()")
+        from ivos_core.baselines.grabcut import heuristic_box
+
         has_prev = prev_mask is not None and bool(np.any(prev_mask))
-        return self._seg.predict(self._image, list(inputs), prev_mask=prev_mask if has_prev else None)
+        if not has_prev:
+            return self._seg.predict(self._image, list(inputs))
+        if self.use_box:
+            box = heuristic_box(list(inputs), prev_mask, shape=prev_mask.shape)
+            return self._seg.predict(self._image, list(inputs), prev_mask=prev_mask, box=box)
+        return self._seg.predict(self._image, list(inputs), prev_mask=prev_mask)
 
 
 class DeepMethod:
@@ -61,6 +74,8 @@ def build_method(
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``)."""
     if name == "grabcut":
         return GrabCutMethod()
+    if name == "grabcut-nobox":
+        return GrabCutMethod(use_box=False)
     if name in ("ours", "ifcn"):
         if checkpoint is None:
             raise ValueError(

@@ -1,0 +1,59 @@
+"""Prefect flow ``analytics-refresh``: load new logs and results into DuckDB, rebuild the report.
+
+Scheduled (cron, see deployments/prefect.yaml). DuckDB allows one writing process, so this flow
+is the single writer: jobs and evaluations write files, this flow ingests them incrementally.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+
+@task(name="load-logs", retries=2, retry_delay_seconds=5)
+def load_logs(db: str, sessions: list[str], job_results: list[str], eval_results: list[str]) -> dict[str, Any]:
+    from analytics.store import AnalyticsStore
+
+    out: dict[str, Any] = {}
+    with AnalyticsStore(db) as store:
+        if sessions:
+            out["sessions"] = _as_dict(store.load([Path(p) for p in sessions]))
+        if job_results:
+            out["job_results"] = _as_dict(store.load_job_results([Path(p) for p in job_results]))
+        if eval_results:
+            out["eval_results"] = _as_dict(store.load_eval_results([Path(p) for p in eval_results]))
+    return out
+
+
+def _as_dict(report: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(report) if is_dataclass(report) else report
+
+
+@task(name="write-report", retries=1)
+def report_task(db: str, out: str) -> str:
+    from analytics.report import write_report
+
+    return str(write_report(db, out))
+
+
+@flow(name="analytics-refresh", log_prints=True)
+def analytics_refresh_flow(
+    db: str = "outputs/ivos.duckdb",
+    sessions: list[str] | None = None,
+    job_results: list[str] | None = None,
+    eval_results: list[str] | None = None,
+    report_out: str = "outputs/report",
+) -> dict[str, Any]:
+    """Ingest whatever is new under the given paths, then write the HTML report and figures."""
+    counts = load_logs(db, sessions or [], job_results or [], eval_results or [])
+    report = report_task(db, report_out)
+    create_markdown_artifact(
+        f"analytics refreshed: `{db}`\n\n```\n{counts}\n```\n\nreport: `{report}`", key="analytics-refresh"
+    )
+    print(f"loaded {counts}; report at {report}")
+    return {"counts": counts, "report": report}

@@ -1,0 +1,138 @@
+"""The NoC protocol loop: oracle methods give known numbers; broken samples are skipped and counted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ivos_core.evaluation import evaluate_interactive, evaluate_sample, write_eval_outputs
+
+
+def disk(h=60, w=80, cy=30, cx=40, r=15):
+    yy, xx = np.mgrid[:h, :w]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+class Oracle:
+    """Returns the ground truth: NoC of a perfect method is 1."""
+
+    name = "oracle"
+
+    def __init__(self, gts):
+        self.gts = gts
+        self.gt = None
+
+    def set_image(self, image):
+        self.gt = self.gts[image[0, 0, 0]]
+
+    def predict(self, inputs, prev_mask):
+        return self.gt.copy()
+
+
+class Painter:
+    """Adds a disk of radius 6 per positive click, removes one per negative: needs several clicks."""
+
+    name = "painter"
+
+    def set_image(self, image):
+        self.shape = image.shape[:2]
+
+    def predict(self, inputs, prev_mask):
+        out = np.zeros(self.shape, bool) if prev_mask is None else prev_mask.copy()
+        c = inputs[-1]
+        d = disk(*self.shape, int(c.y), int(c.x), 6)
+        out[d] = c.positive
+        return out
+
+
+class FakeDataset:
+    def __init__(self, n_good=3, broken=("bad",)):
+        from ivos_core.data import Sample
+
+        self.samples = {}
+        for i in range(n_good):
+            img = np.full((60, 80, 3), i, np.uint8)
+            self.samples[f"s{i}"] = Sample(
+                sample_id=f"s{i}", image=img, mask=disk(r=10 + 3 * i), ignore=None, source=f"/x/s{i}.png", meta={}
+            )
+        self.broken = list(broken)
+
+    def ids(self):
+        return list(self.samples) + self.broken
+
+    def load(self, sid):
+        from ivos_core.data import SampleError
+
+        if sid in self.broken:
+            raise SampleError(f"/x/{sid}.png", "truncated JPEG")
+        return self.samples[sid]
+
+
+def test_perfect_oracle_needs_one_click():
+    ds = FakeDataset()
+    gts = {i: ds.samples[f"s{i}"].mask for i in range(3)}
+    res = evaluate_interactive(ds, Oracle(gts), dataset_name="fake")
+    s = res.summary()
+    assert s["n"] == 3 and s["n_skipped"] == 1
+    assert s["noc"] == {"0.85": 1.0, "0.9": 1.0}
+    assert s["n_failed"] == {"0.85": 0, "0.9": 0}
+    assert s["miou_at"]["1"] == 1.0 and s["miou_at"]["20"] == 1.0
+    assert s["skipped"][0] == {"item": "/x/bad.png", "reason": "truncated JPEG"}
+    # the robot stops once nothing is left to fix: one click per image
+    assert all(len(smp.clicks) == 1 and smp.stopped_early for smp in res.samples)
+
+
+def test_first_click_is_disk_centre_and_curve_is_monotone():
+    gt = disk()
+    r = evaluate_sample(Painter(), np.zeros((60, 80, 3), np.uint8), gt, max_clicks=20)
+    assert r.clicks[0] == (40, 30, True)
+    assert r.ious[0] == pytest.approx((disk(r=6)).sum() / gt.sum(), rel=1e-6)
+    assert np.all(np.diff(r.ious[:5]) >= -1e-9)
+
+
+def test_cap_counts_for_failures():
+    class Nothing:
+        name = "nothing"
+
+        def set_image(self, image):
+            self.shape = image.shape[:2]
+
+        def predict(self, inputs, prev_mask):
+            return np.zeros(self.shape, bool)
+
+    ds = FakeDataset(n_good=2, broken=())
+    res = evaluate_interactive(ds, Nothing(), max_clicks=5)
+    s = res.summary()
+    assert s["noc"]["0.9"] == 5.0 and s["n_failed"]["0.9"] == 2
+    assert s["miou_at"]["5"] == 0.0
+
+
+def test_method_returning_wrong_shape_is_skipped_not_fatal():
+    class Wrong:
+        name = "wrong"
+
+        def set_image(self, image):
+            pass
+
+        def predict(self, inputs, prev_mask):
+            return np.zeros((3, 3), bool)
+
+    res = evaluate_interactive(FakeDataset(n_good=2, broken=()), Wrong())
+    assert res.summary()["n"] == 0 and len(res.skipped) == 2
+    assert "shape" in res.skipped[0][1]
+
+
+def test_outputs_written(tmp_path):
+    ds = FakeDataset()
+    res = evaluate_interactive(ds, Painter(), dataset_name="fake", max_clicks=8)
+    paths = write_eval_outputs(res, tmp_path)
+    summary = json.loads(paths["summary"].read_text())
+    for key in ("dataset", "method", "n", "noc", "n_failed", "miou_at", "seconds_per_click"):
+        assert key in summary
+    assert set(summary["miou_at"]) == {str(k) for k in range(1, 9)}
+    df = pd.read_parquet(paths["per_image"])
+    assert len(df) == 3 and list(df["ious"].iloc[0])[0] > 0
+    assert paths["figure"].stat().st_size > 5000
