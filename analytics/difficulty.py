@@ -1,0 +1,42 @@
+"""Per-sequence statistics for Fig. 10 and the difficulty estimate (issue 6, item 5).
+
+Fig. 10's x axis is the mean IoU between consecutive ground-truth masks of a sequence: low IoU
+means fast motion or deformation, which the paper finds makes OSVOS fail. This module computes it
+from a DAVIS-style ``Annotations/<res>/<sequence>/*.png`` tree into rows for the
+``sequence_stats`` table (``kind = 'ground_truth'``).
+
+Hook for item 5: an optical-flow score (OpenCV Farnebäck, computable before segmentation) goes
+into the same table with ``kind = 'flow'`` and the ``flow_magnitude_mean`` / ``difficulty``
+columns; ``osvos_difficulty`` takes ``stats_kind`` as a parameter, so its correlation with OSVOS J
+comes from the same query.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+
+def consecutive_iou(masks: list[np.ndarray]) -> float:
+    """Mean IoU of foreground (any object label > 0) between consecutive masks; 1.0 if both empty."""
+    ious = []
+    for a, b in zip(masks, masks[1:]):
+        fa, fb = a > 0, b > 0
+        union = np.logical_or(fa, fb).sum()
+        ious.append(1.0 if union == 0 else float(np.logical_and(fa, fb).sum() / union))
+    return float(np.mean(ious)) if ious else float("nan")
+
+
+def davis_sequence_stats(annotations: Path | str, dataset: str = "davis", step: int = 1) -> pd.DataFrame:
+    """One row per sequence folder under ``annotations`` (``Annotations/480p``)."""
+    root = Path(annotations)
+    rows = []
+    for seq in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(seq.glob("*.png"))[::step]
+        masks = [np.asarray(Image.open(f)) for f in files]
+        rows.append({"dataset": dataset, "sequence": seq.name, "kind": "ground_truth",
+                     "n_frames": len(files), "consecutive_iou_mean": consecutive_iou(masks)})
+    return pd.DataFrame(rows)
