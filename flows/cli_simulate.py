@@ -146,7 +146,8 @@ def difficulty(
     else:
         df.to_parquet(out, index=False)
     table = Table(title=f"difficulty of DAVIS {split} ({len(df)} sequences) -> {out}")
-    cols = ["sequence", "score", "mean_flow_magnitude", "flow_magnitude_p95", "mean_warp_error", "consecutive_iou"]
+    cols = ["sequence", "score", "mean_flow_magnitude", "flow_magnitude_p95", "mean_warp_error", "flow_mask_iou",
+            "consecutive_iou"]
     for c in cols:
         table.add_column(c)
     for row in df.sort_values("score").itertuples(index=False):
