@@ -21,13 +21,14 @@ from PIL import Image
 
 
 def consecutive_iou(masks: list[np.ndarray]) -> float:
-    """Mean IoU of foreground (any object label > 0) between consecutive masks; 1.0 if both empty."""
-    ious = []
-    for a, b in zip(masks, masks[1:]):
-        fa, fb = a > 0, b > 0
-        union = np.logical_or(fa, fb).sum()
-        ious.append(1.0 if union == 0 else float(np.logical_and(fa, fb).sum() / union))
-    return float(np.mean(ious)) if ious else float("nan")
+    """Mean IoU of foreground (any object label > 0) between consecutive masks; 1.0 if both empty;
+    NaN with fewer than two masks. The measure is :func:`ivos_core.difficulty.consecutive_mask_iou`
+    (one definition for the difficulty estimate and Fig. 10)."""
+    from ivos_core.difficulty import consecutive_mask_iou
+
+    if len(masks) < 2:
+        return float("nan")
+    return consecutive_mask_iou(np.asarray(m) > 0 for m in masks)
 
 
 def davis_sequence_stats(annotations: Path | str, dataset: str = "davis", step: int = 1) -> pd.DataFrame:

@@ -5,8 +5,10 @@ DuckDB lets one process write a database file, so every write goes through
 
 Loading rules (see ``sql/schema.sql``):
 
-* **Idempotent**: every table has a primary key and inserts are ``insert or ignore``; reloading the
-  same records changes no row.
+* **Idempotent**: sessions and the other top-level tables have primary keys and inserts are
+  ``insert or ignore`` / upserts; a session's frames / iterations / inputs are written only in the
+  transaction that inserts its new ``sessions`` row (no index on them: it doubled the load time at
+  10M inputs; ``sql/tests/child_keys_unique.sql`` checks their keys). Reloading changes no row.
 * **Incremental**: a file whose sha256 is in ``loaded_files`` is skipped without being read.
 * **Nothing valid is lost**: a bad record (truncated JSON, wrong types, unknown schema version,
   clicks outside the frame, iteration gaps, non-UTF-8 bytes) goes to ``quarantine`` with its
@@ -16,14 +18,16 @@ Loading rules (see ``sql/schema.sql``):
   with different content is quarantined with reason ``conflicting duplicate`` naming where the
   kept one came from. Inside one batch, the lower position is "first".
 
-Validation is the session model of :mod:`ivos_core.interactions` (see
-:mod:`analytics.validation`); flattening into frames / iterations / inputs is vectorised SQL
-(``sql/load/*.sql``) over the accepted documents, so loads scale to millions of sessions.
+Validation is the session model of :mod:`ivos_core.interactions`. A set-based fast path in DuckDB
+(:mod:`analytics.prevalidate`, ``sql/load/prevalidate.sql``) accepts the documents that are clearly
+valid, at least as strictly as the model; the rest go to the model (:mod:`analytics.validation`),
+which accepts them or gives the quarantine reason. Parquet ``document`` columns are read by DuckDB
+directly; each document is parsed once into a typed struct that validation and the flattening into
+frames / iterations / inputs (vectorised SQL, ``sql/load/*.sql``) share.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -42,42 +46,12 @@ from analytics.results import (
     read_eval_run,
     read_job_result_records,
 )
-from analytics.sources import RawRecord, SourceKind, expand_paths, file_sha256, iter_records
+from analytics.prevalidate import run_fast_path
+from analytics.sources import DOCUMENT_COLUMN, RawRecord, SourceKind, expand_paths, file_sha256, iter_records
 from analytics.sqlfiles import read_sql, sql_files
 from analytics.validation import PARALLEL_MIN_RECORDS, Verdict, validate_batch
 
 SNIPPET_CHARS = 300
-
-_DOC_STRUCTURE = json.dumps(
-    {
-        "schema_version": "VARCHAR",
-        "user_id": "VARCHAR",
-        "source": "VARCHAR",
-        "meta": "JSON",
-        "video": {
-            "uri": "VARCHAR", "width": "INTEGER", "height": "INTEGER", "n_frames": "INTEGER",
-            "fps": "DOUBLE", "dataset": "VARCHAR", "sequence": "VARCHAR",
-        },
-        "frames": [
-            {
-                "frame_index": "INTEGER",
-                "stage": "VARCHAR",
-                "iterations": [
-                    {
-                        "index": "INTEGER",
-                        "duration_s": "DOUBLE",
-                        "inputs": [
-                            {
-                                "kind": "VARCHAR", "x": "DOUBLE", "y": "DOUBLE", "positive": "BOOLEAN",
-                                "t": "DOUBLE", "radius": "DOUBLE", "points": "DOUBLE[][]",
-                            }
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
-)
 
 TABLES = (
     "sessions", "frames", "iterations", "inputs", "job_results", "eval_runs", "eval_results",
@@ -136,8 +110,13 @@ class AnalyticsStore:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.batch_size = batch_size
         self.con = duckdb.connect(str(self.path))
+        # naive created_at timestamps are UTC (as the session model reads them)
+        self.con.execute("set TimeZone = 'UTC'")
         init_schema(self.con)
         self._executor: Executor | None = None
+        #: documents accepted by the SQL fast path / sent to the session model (diagnostics)
+        self.validated_fast = 0
+        self.validated_by_model = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "AnalyticsStore":
@@ -184,9 +163,25 @@ class AnalyticsStore:
         n_records = 0
         self.con.begin()
         try:
-            for batch in iter_records(path, kind, self.batch_size):
-                n_records += len(batch)
-                rep = rep + self._load_session_batch(path, sha, batch)
+            n_direct = self._stage_parquet(path) if kind == "parquet" else None
+            if n_direct is not None:
+                # DuckDB reads the document column itself; batches are position ranges of _raw_all
+                n_records = n_direct
+                # whole DuckDB row groups (122,880 rows) per batch, so every batch scans in parallel
+                step = max(1, round(self.batch_size / 122_880)) * 122_880
+                for lo in range(1, n_direct + 1, step):
+                    hi = lo + step - 1
+                    self.con.execute(
+                        f"create or replace temp view _raw_batch as select position, document from _raw_all "
+                        f"where position between {int(lo)} and {int(hi)}"
+                    )
+                    rep = rep + self._load_raw_batch(path, sha, [])
+                self.con.execute("drop view if exists _raw_batch")
+                self.con.execute("drop table if exists _raw_all")
+            else:
+                for batch in iter_records(path, kind, self.batch_size):
+                    n_records += len(batch)
+                    rep = rep + self._load_session_batch(path, sha, batch)
             self._mark_loaded(path, sha, "session", n_records, rep)
             self.con.commit()
         except BaseException:
@@ -194,60 +189,103 @@ class AnalyticsStore:
             raise
         return rep
 
+    def _stage_parquet(self, path: Path) -> int | None:
+        """Read a Parquet file's string ``document`` column into ``_raw_all``; None: read it in Python
+        (no such column, a binary column whose bytes may not be UTF-8, or null documents)."""
+        try:
+            cols = self.con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+            if {c[0]: c[1] for c in cols}.get(DOCUMENT_COLUMN) != "VARCHAR":
+                return None
+            self.con.execute(
+                f"create or replace temp table _raw_all as "
+                f"select (file_row_number + 1)::bigint as position, {DOCUMENT_COLUMN}::varchar as document "
+                f"from read_parquet(?, file_row_number = true)",
+                [str(path)],
+            )
+        except duckdb.Error:
+            self.con.execute("drop table if exists _raw_all")
+            return None
+        n, n_null = self.con.execute("select count(*), count(*) - count(document) from _raw_all").fetchall()[0]
+        if n_null:
+            self.con.execute("drop table _raw_all")
+            return None
+        return int(n)
+
     def _load_session_batch(self, path: Path, sha: str, batch: list[RawRecord]) -> LoadReport:
         loaded_at = _now()
         quarantine: list[dict[str, Any]] = []
-        texts: dict[int, str] = {}
+        positions: list[int] = []
+        texts: list[str] = []
         for rec in batch:
             if rec.text is None:
                 quarantine.append(self._q(path, sha, rec.position, "session", None, rec.error or "unreadable",
                                           rec.snippet, loaded_at))
             else:
-                texts[rec.position] = rec.text
-        pool = self._pool() if len(texts) >= PARALLEL_MIN_RECORDS else None
-        verdicts: list[Verdict] = validate_batch(list(texts.items()), str(path), pool)
-        good_pos: list[int] = []
-        good_ids: list[str] = []
-        good_created: list[datetime] = []
-        good_docs: list[str] = []
+                positions.append(rec.position)
+                texts.append(rec.text)
+        raw = pa.table({"position": pa.array(positions, pa.int64()), "document": pa.array(texts, pa.string())})
+        self.con.register("_raw_batch", raw)
+        try:
+            return self._load_raw_batch(path, sha, quarantine, loaded_at)
+        finally:
+            self.con.unregister("_raw_batch")
+
+    def _load_raw_batch(self, path: Path, sha: str, quarantine: list[dict[str, Any]],
+                        loaded_at: datetime | None = None) -> LoadReport:
+        """Validate and load the documents of ``_raw_batch`` (position, document).
+
+        The fast path (:mod:`analytics.prevalidate`) accepts the clearly valid documents in SQL; the
+        others are validated by the session model, which accepts them or gives the quarantine reason.
+        """
+        con = self.con
+        loaded_at = loaded_at or _now()
+        self.validated_fast += run_fast_path(con)
+        slow = con.sql(
+            "select position, document from _checked anti join _fast using (position) order by position"
+        ).to_arrow_table()
+        self.validated_by_model += slow.num_rows
+        items = list(zip(slow.column("position").to_pylist(), slow.column("document").to_pylist()))
+        del slow
+        pool = self._pool() if len(items) >= PARALLEL_MIN_RECORDS else None
+        verdicts: list[Verdict] = validate_batch(items, str(path), pool)
+        texts = dict(items)
+        ok = [v for v in verdicts if v.ok]
         for v in verdicts:
-            if v.ok:
-                good_pos.append(v.position)
-                good_ids.append(v.session_id)  # type: ignore[arg-type]
-                good_created.append(v.created_at)  # type: ignore[arg-type]
-                good_docs.append(texts[v.position])
-            else:
+            if not v.ok:
                 quarantine.append(self._q(path, sha, v.position, "session", None, v.reason or "invalid",
                                           texts[v.position][:SNIPPET_CHARS], loaded_at))
-        rep = LoadReport()
-        if good_docs:
-            incoming = pa.table({
-                "position": pa.array(good_pos, pa.int64()),
-                "session_id": pa.array(good_ids, pa.string()),
-                "created_at": pa.array(good_created, pa.timestamp("us", tz="UTC")),
-                "document": pa.array(good_docs, pa.string()),
-            })
-            rep = self._insert_sessions(path, incoming, loaded_at, sha, quarantine)
+        slow_ok = pa.table({
+            "position": pa.array([v.position for v in ok], pa.int64()),
+            "session_id": pa.array([v.session_id for v in ok], pa.string()),
+            "created_at": pa.array([v.created_at for v in ok], pa.timestamp("us", tz="UTC")),
+            "document": pa.array([texts[v.position] for v in ok], pa.string()),
+            "canonical": pa.array([v.canonical for v in ok], pa.string()),
+        })
+        con.register("_slow_ok", slow_ok)
+        try:
+            con.execute(
+                "create or replace temp table _slow_docs as "
+                "select position, session_id, created_at, document, session_doc(canonical) as doc from _slow_ok"
+            )
+        finally:
+            con.unregister("_slow_ok")
+        con.execute(read_sql("load/stage_sessions.sql"))
+        rep = self._insert_sessions(path, loaded_at, sha, quarantine)
+        for t in ("_checked", "_fast", "_slow_docs", "_stage"):
+            con.execute(f"drop table if exists {t}")
         self._insert_quarantine(quarantine)
         rep.quarantined += len(quarantine)
         return rep
 
     def _insert_sessions(
-        self, path: Path, incoming: pa.Table, loaded_at: datetime, sha: str, quarantine: list[dict[str, Any]]
+        self, path: Path, loaded_at: datetime, sha: str, quarantine: list[dict[str, Any]]
     ) -> LoadReport:
+        """Insert the new sessions of ``_stage`` (accepted documents) and count the rest.
+
+        ``_stage`` holds keys and hashes; the parsed documents stay in ``_checked`` (fast path)
+        and ``_slow_docs`` (accepted by the model) and are joined in once, for the new sessions.
+        """
         con = self.con
-        con.register("_incoming", incoming)
-        try:
-            con.execute(
-                """
-                create or replace temp table _stage as
-                select position, session_id, created_at, document, sha256(json(document)) as content_sha256,
-                       row_number() over (partition by session_id order by position) as rn
-                from _incoming
-                """
-            )
-        finally:
-            con.unregister("_incoming")
         status = con.execute(
             """
             select s.position, s.session_id,
@@ -259,10 +297,12 @@ class AnalyticsStore:
                        else 'new'
                    end as status,
                    coalesce(e.source_file || ':' || e.source_position, ? || ':' || f.position) as kept_from,
-                   left(s.document, ?) as snippet
+                   left(coalesce(c.document, d.document), ?) as snippet
             from _stage as s
             left join sessions as e using (session_id)
             left join _stage as f on f.session_id = s.session_id and f.rn = 1
+            left join _checked as c on c.position = s.position
+            left join _slow_docs as d on d.position = s.position
             where e.session_id is not null or s.rn > 1
             """,
             [str(path), SNIPPET_CHARS],
@@ -275,23 +315,11 @@ class AnalyticsStore:
                 f"{row.kept_from} with different content (policy: the first loaded document is kept)",
                 row.snippet, loaded_at,
             ))
-        con.execute(
-            f"""
-            create or replace temp table _new_docs as
-            select s.session_id, s.created_at, s.content_sha256, ? as source_file,
-                   s.position as source_position, ?::timestamptz as loaded_at,
-                   json_transform(s.document, '{_DOC_STRUCTURE}') as doc
-            from _stage as s
-            anti join sessions as e using (session_id)
-            where s.rn = 1
-            """,
-            [str(path), loaded_at],
-        )
+        con.execute(read_sql("load/new_docs.sql"), {"source_file": str(path), "loaded_at": loaded_at})
         n_new = con.execute("select count(*) from _new_docs").fetchall()[0][0]
         for name in ("insert_sessions", "insert_frames", "insert_iterations", "insert_inputs"):
             con.execute(read_sql(f"load/{name}.sql"))
         con.execute("drop table _new_docs")
-        con.execute("drop table _stage")
         return LoadReport(loaded=int(n_new), unchanged=n_unchanged)
 
     # -- shared helpers ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Validation of session documents against the ivos_core session model, in bulk.
 
 Kept apart from the store so worker processes import pydantic and ivos_core only (never DuckDB).
-The fast path is ``Session.model_validate_json`` (the same model ``parse_session`` applies, in
+Documents reach this module only when the set-based fast path in DuckDB
+(:mod:`analytics.prevalidate`) did not accept them. The first try is ``Session.model_validate_json`` (the same model ``parse_session`` applies, in
 pydantic's JSON mode, ~40% cheaper than ``json.loads`` + ``model_validate``); a document it rejects
 is passed to :func:`ivos_core.interactions.parse_session`, which is the authority and also
 formats the reason stored in the quarantine table.
@@ -22,13 +23,15 @@ CHUNK = 10_000
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one document: accepted (session_id, created_at) or the reason it is not."""
+    """The outcome for one document: accepted (session_id, created_at and the document as the model
+    read it, ``canonical``) or the reason it is not."""
 
     position: int
     ok: bool
     session_id: str | None
     created_at: datetime | None
     reason: str | None
+    canonical: str | None = None
 
 
 def _utc(dt: datetime) -> datetime:
@@ -48,7 +51,9 @@ def validate_one(position: int, text: str, source: str = "<session>") -> Verdict
             s = parse_session(text, source=f"{source}:{position}")
         except SessionValidationError as exc:
             return Verdict(position, False, None, None, _reason(exc))
-    return Verdict(position, True, s.session_id, _utc(s.created_at), None)
+    # the model's reading (defaults filled, the last of duplicate keys, coerced values) is what gets
+    # flattened, so the stored rows match what was validated
+    return Verdict(position, True, s.session_id, _utc(s.created_at), None, s.model_dump_json(by_alias=True))
 
 
 def validate_many(items: Sequence[tuple[int, str]], source: str = "<session>") -> list[Verdict]:

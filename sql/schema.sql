@@ -1,6 +1,10 @@
 -- analytics store schema (DuckDB). Created idempotently by analytics.store.AnalyticsStore.
--- Every table has a primary key so reloads are no-ops (INSERT OR IGNORE / ON CONFLICT).
+-- Reloads are no-ops: every top-level table has a primary key (INSERT OR IGNORE / ON CONFLICT).
 -- Session logs are flattened into sessions > frames > iterations > inputs; positions are 0-based.
+-- frames / iterations / inputs are keyed by (session_id, positions) without a PRIMARY KEY index
+-- (at 10M inputs the index doubled the load time): the loader writes a session's child rows only
+-- in the transaction that inserts its new sessions row, so they cannot repeat;
+-- sql/tests/child_keys_unique.sql checks it.
 
 create table if not exists sessions (
     session_id         varchar primary key,
@@ -32,8 +36,7 @@ create table if not exists frames (
     frame_index    integer not null,              -- video frame number
     stage          varchar not null,              -- 'first_frame' | 'refinement'
     n_iterations   integer not null,
-    n_inputs       integer not null,
-    primary key (session_id, frame_pos)
+    n_inputs       integer not null              -- key (session_id, frame_pos)
 );
 
 create table if not exists iterations (
@@ -43,8 +46,7 @@ create table if not exists iterations (
     n_inputs         integer not null,
     n_clicks         integer not null,
     n_strokes        integer not null,
-    duration_s       double,
-    primary key (session_id, frame_pos, iteration_index)
+    duration_s       double                       -- key (session_id, frame_pos, iteration_index)
 );
 
 -- One row per click or stroke. Clicks: x, y. Strokes: geometry summaries of the polyline
@@ -66,7 +68,12 @@ create table if not exists inputs (
     bbox_area        double not null,
     radius           double,
     ink_area         double not null,
-    primary key (session_id, frame_pos, iteration_index, input_pos)
+    -- the shape features of Fig. 7 relative to the frame (sql/macros/input_shape_frac.sql), computed
+    -- at load so the pattern queries need no join: path / frame diagonal, path / max(bbox diagonal, 1)
+    -- and ink area / frame area (0 for clicks)
+    path_frac        double not null,
+    tortuosity       double not null,
+    ink_frac         double not null              -- key (session_id, frame_pos, iteration_index, input_pos)
 );
 
 -- One row per (session, model version): what a replay job produced (written by jobs, loaded here).

@@ -200,3 +200,39 @@ def test_eval_results_wide_items(store: AnalyticsStore, tmp_path: Path) -> None:
     assert store.load_eval_results([tmp_path]).files_skipped == 1
     assert store.counts()["eval_runs"] == 1
     assert set(TABLES) >= {"eval_results", "sequence_stats"}
+
+
+def test_duplicate_keys_load_as_the_model_reads_them(store: AnalyticsStore, tmp_path: Path) -> None:
+    """A repeated key: the session model keeps the last value, and so do the stored rows (the SQL
+    fast path leaves such documents to the model, whose reading is what gets flattened)."""
+    good = json.dumps(session("dupkey"), separators=(",", ":"))
+    assert '"x":100,"y":50' in good
+    last_wins_ok = good.replace('"x":100,"y":50', '"x":900,"x":100,"y":50', 1)  # 900 is outside, 100 inside
+    last_wins_bad = json.dumps(session("dupkey2"), separators=(",", ":")).replace(
+        '"x":100,"y":50', '"x":100,"x":900,"y":50', 1)
+    rep = store.load([jsonl(tmp_path / "d.jsonl", [last_wins_ok, last_wins_bad])])
+    assert (rep.loaded, rep.quarantined) == (1, 1)
+    assert store.validated_by_model == 2
+    xs = store.con.execute("select x from inputs where session_id = 'dupkey' and iteration_index = 0").fetchall()
+    assert xs == [(100.0,)]
+    assert "outside" in store.con.execute("select reason from quarantine").fetchall()[0][0]
+    assert run_sql_tests(store.con) == {}
+
+
+def test_fast_path_and_model_path_store_the_same_rows(tmp_path: Path) -> None:
+    """The same documents loaded through the SQL fast path and (pretty-printed, with JSON nulls for
+    optional fields, so the fast path declines them) through the model give the same rows."""
+    docs = [session(f"s{i}", refine=i % 2, strokes=i % 3 == 0, created=f"2026-03-0{1 + i % 5}T10:00:00+01:00")
+            for i in range(12)]
+    fast_file = jsonl(tmp_path / "fast.jsonl", [json.dumps(d, separators=(",", ":")) for d in docs])
+    with_nulls = [dict(d, video=dict(d["video"], fps=None)) for d in docs]
+    slow_file = jsonl(tmp_path / "slow.jsonl", [json.dumps(d) for d in with_nulls])
+    rows = []
+    for f in (fast_file, slow_file):
+        with AnalyticsStore(tmp_path / f"{f.stem}.duckdb", workers=1) as s:
+            assert s.load([f]).loaded == 12
+            rows.append({t: s.con.execute(f"select * exclude (content_sha256, source_file, loaded_at) from {t} "
+                                          f"order by all" if t == "sessions" else f"select * from {t} order by all"
+                                          ).fetchall() for t in ("sessions", "frames", "iterations", "inputs")})
+            assert (s.validated_fast, s.validated_by_model) == ((12, 0) if f is fast_file else (0, 12))
+    assert rows[0] == rows[1]

@@ -1,6 +1,6 @@
 -- frames of the new sessions. Select-list unnest + generate_subscripts (a lateral
 -- "unnest ... with ordinality" join is ~200x slower on DuckDB 2.0 for nested structs).
-insert or ignore into frames
+insert into frames
 with unnested as (
     select session_id, unnest(doc.frames) as frame, generate_subscripts(doc.frames, 1) as pos
     from _new_docs

@@ -1,12 +1,19 @@
-insert or ignore into inputs
+insert into inputs
 with frames as (
-    select session_id, unnest(doc.frames) as frame, generate_subscripts(doc.frames, 1) as pos
+    select
+        session_id,
+        doc.video.width::double as frame_w,
+        doc.video.height::double as frame_h,
+        unnest(doc.frames) as frame,
+        generate_subscripts(doc.frames, 1) as pos
     from _new_docs
 ),
 
 iterations as (
     select
         session_id,
+        frame_w,
+        frame_h,
         pos - 1 as frame_pos,
         unnest(frame.iterations) as iteration,
         generate_subscripts(frame.iterations, 1) as it_pos
@@ -16,6 +23,8 @@ iterations as (
 unnested as (
     select
         session_id,
+        frame_w,
+        frame_h,
         frame_pos,
         it_pos - 1 as iteration_index,
         unnest(iteration.inputs) as inp,
@@ -26,6 +35,8 @@ unnested as (
 measured as (
     select
         session_id,
+        frame_w,
+        frame_h,
         frame_pos,
         iteration_index,
         pos - 1 as input_pos,
@@ -64,8 +75,16 @@ final as (
         bbox_width * bbox_height as bbox_area,
         case when kind = 'stroke' then stroke_radius end as radius,
         case when kind = 'click' then 0.0
-            else path_length * 2 * stroke_radius + pi() * stroke_radius ** 2 end as ink_area
+            else path_length * 2 * stroke_radius + pi() * stroke_radius ** 2 end as ink_area,
+        frame_w,
+        frame_h
     from measured
 )
 
-select * from final
+select
+    session_id, frame_pos, iteration_index, input_pos, kind, positive, t, x, y, n_points, path_length,
+    bbox_width, bbox_height, bbox_area, radius, ink_area,
+    path_length / sqrt(frame_w * frame_w + frame_h * frame_h) as path_frac,
+    path_length / greatest(sqrt(bbox_width * bbox_width + bbox_height * bbox_height), 1.0) as tortuosity,
+    ink_area / (frame_w * frame_h) as ink_frac
+from final

@@ -1,4 +1,4 @@
-insert or ignore into iterations
+insert into iterations
 with frames as (
     select session_id, unnest(doc.frames) as frame, generate_subscripts(doc.frames, 1) as pos
     from _new_docs

@@ -33,7 +33,7 @@ final as (
         c.n_refined_frames,
         c.n_iterations,
         c.n_inputs,
-        d.doc.meta as meta,
+        coalesce(d.doc.meta, '{}'::json) as meta,           -- the model's default
         d.content_sha256,
         d.source_file,
         d.source_position,

@@ -1,34 +1,28 @@
 -- Fig. 7: share of sessions per annotation pattern (clicks / strokes / highlighting). Same rule
--- as session_patterns.sql (macro input_shape + majority vote), aggregated.
+-- as session_patterns.sql (macro input_shape_frac on the frame-relative features stored per input
+-- at load, + majority vote), aggregated; no join with sessions unless a source is selected.
 -- param source = "all"
 -- param click_max_path_frac = 0.02
 -- param highlight_min_path_frac = 0.6
 -- param highlight_min_tortuosity = 1.8
 -- param highlight_min_ink_frac = 0.1
-with inputs as (
-    select session_id, kind, path_length, bbox_width, bbox_height, ink_area from inputs
-),
-
-sessions as (
-    select session_id, video_width, video_height from sessions
-    where $source = 'all' or source = $source
+with selected_sessions as (
+    select session_id from sessions where source = $source
 ),
 
 shaped as (
     select
-        i.session_id,
-        input_shape(
-            i.kind, i.path_length, i.bbox_width, i.bbox_height, i.ink_area,
-            s.video_width::double, s.video_height::double,
+        session_id,
+        input_shape_frac(
+            kind, path_frac, tortuosity, ink_frac,
             $click_max_path_frac, $highlight_min_path_frac, $highlight_min_tortuosity, $highlight_min_ink_frac
         ) as shape
-    from inputs as i
-    inner join sessions as s using (session_id)
+    from inputs
+    where $source = 'all' or session_id in (select session_id from selected_sessions)
 ),
 
 counted as (
     select
-        session_id,
         count(*) as n_inputs,
         count(*) filter (where shape = 'click') as n_click_like,
         count(*) filter (where shape = 'stroke') as n_stroke_like,

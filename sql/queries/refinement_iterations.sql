@@ -1,20 +1,15 @@
 -- Fig. 9: iterations per refined frame (after OSVOS propagation), histogram with the median (paper: 4).
 -- One row per iteration count; median/mean/total repeat on every row.
 -- param source = "all"
-with frames as (
-    select session_id, stage, n_iterations from frames
-),
-
-sessions as (
-    select session_id, source from sessions
+with selected_sessions as (
+    select session_id from sessions where source = $source
 ),
 
 refined_frames as (
-    select f.n_iterations
-    from frames as f
-    inner join sessions as s using (session_id)
-    where f.stage = 'refinement'
-      and ($source = 'all' or s.source = $source)
+    select n_iterations
+    from frames
+    where stage = 'refinement'
+      and ($source = 'all' or session_id in (select session_id from selected_sessions))
 ),
 
 histogram as (

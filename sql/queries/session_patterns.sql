@@ -1,5 +1,6 @@
--- Fig. 7, per session: count click-like, stroke-like and highlight-like inputs (macro input_shape,
--- sql/macros/input_shape.sql) and name the session's pattern:
+-- Fig. 7, per session: count click-like, stroke-like and highlight-like inputs (macro
+-- input_shape_frac, sql/macros/input_shape_frac.sql: the rule of input_shape.sql on the
+-- frame-relative features stored per input) and name the session's pattern:
 --   'clicks'       if more than half of its inputs are click-like,
 --   'highlighting' else if highlight-like inputs are at least as many as stroke-like ones,
 --   'strokes'      otherwise.
@@ -8,25 +9,20 @@
 -- param highlight_min_path_frac = 0.6
 -- param highlight_min_tortuosity = 1.8
 -- param highlight_min_ink_frac = 0.1
-with inputs as (
-    select session_id, kind, path_length, bbox_width, bbox_height, ink_area from inputs
-),
-
-sessions as (
-    select session_id, user_id, source, video_width, video_height from sessions
+with sessions as (
+    select session_id, user_id, source from sessions
     where $source = 'all' or source = $source
 ),
 
 shaped as (
     select
         i.session_id,
-        input_shape(
-            i.kind, i.path_length, i.bbox_width, i.bbox_height, i.ink_area,
-            s.video_width::double, s.video_height::double,
+        input_shape_frac(
+            i.kind, i.path_frac, i.tortuosity, i.ink_frac,
             $click_max_path_frac, $highlight_min_path_frac, $highlight_min_tortuosity, $highlight_min_ink_frac
         ) as shape
     from inputs as i
-    inner join sessions as s using (session_id)
+    semi join sessions as s using (session_id)
 ),
 
 counted as (
