@@ -1,0 +1,526 @@
+"""OSVOS training: the parent network on DAVIS train, and one-shot fine-tuning on a video.
+
+* :func:`train_parent` trains an OSVOS network (``lite`` or ``paper``) on all annotated frames of
+  a list of sequences (random scale, crop and horizontal flip), with the class-balanced loss on
+  the fused output plus the side outputs (deep supervision). It writes resumable checkpoints
+  through :mod:`ivos_core.checkpoints` (kind ``"osvos"``): ``<out_dir>/last`` every
+  ``checkpoint_every`` steps and ``<out_dir>/parent`` at the end. Batches are drawn from a
+  generator seeded with ``(seed, step)``, so a resumed run sees the same batches as an
+  uninterrupted one.
+* :func:`finetune` is the one-shot step of OSVOS (paper: 500 steps): it trains a network on the
+  annotated frames of one video with flips, scale, small rotations and translations, applied as
+  one batched affine warp (``grid_sample``) so augmentation costs nothing next to the network.
+
+Frames are RGB ``uint8`` ``(H, W, 3)``; masks ``bool`` ``(H, W)``. Devices: ``"cpu"``,
+``"cuda"`` or ``"auto"``; AMP (bfloat16) and channels-last on CUDA.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ivos_core.models.osvos import OSVOS_NAMES, build_osvos, class_balanced_bce
+
+__all__ = [
+    "CHECKPOINT_KIND",
+    "ArraySequence",
+    "FinetuneConfig",
+    "OSVOSTrainConfig",
+    "ParentTrainResult",
+    "SequenceLike",
+    "TrainProgress",
+    "default_lr",
+    "finetune",
+    "load_parent",
+    "register_checkpoint_builder",
+    "resolve_device",
+    "train_parent",
+]
+
+CHECKPOINT_KIND = "osvos"
+
+ProgressFn = Callable[["TrainProgress"], None]
+
+
+class SequenceLike(Protocol):
+    """What parent training reads: ``len(seq)`` frames, ``frame(i)`` RGB uint8, ``mask(i)`` bool."""
+
+    def __len__(self) -> int: ...
+
+    def frame(self, i: int) -> np.ndarray: ...
+
+    def mask(self, i: int) -> np.ndarray: ...
+
+
+@dataclass
+class ArraySequence:
+    """An in-memory sequence: ``frames`` (T, H, W, 3) uint8, ``masks`` (T, H, W) bool."""
+
+    name: str
+    frames: np.ndarray
+    masks: np.ndarray
+
+    def __len__(self) -> int:
+        return int(len(self.frames))
+
+    def frame(self, i: int) -> np.ndarray:
+        return self.frames[i]
+
+    def mask(self, i: int) -> np.ndarray:
+        return self.masks[i].astype(bool)
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One progress report: ``step`` of ``total`` done, its loss, seconds since start."""
+
+    step: int
+    total: int
+    loss: float
+    elapsed_s: float
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; anything else as given."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+    return torch.device(device)
+
+
+def default_lr(model: nn.Module) -> float:
+    """Adam learning rate for fine-tuning: the VGG (no BatchNorm) needs a much smaller one."""
+    return 2e-5 if getattr(model, "name", "") == "paper" else 1e-3
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, side_weight: float) -> torch.Tensor:
+    """Class-balanced loss of the fused output plus ``side_weight`` x each side output.
+
+    Side outputs smaller than the target are supervised with the area-pooled (soft) target.
+    """
+    if side_weight > 0 and hasattr(model, "forward_sides"):
+        fused, sides = model.forward_sides(x, full_size_sides=False)
+        loss = class_balanced_bce(fused, y)
+        pooled: dict[tuple[int, int], torch.Tensor] = {}
+        for s in sides:
+            hw = tuple(s.shape[-2:])
+            if hw != tuple(y.shape[-2:]) and hw not in pooled:
+                pooled[hw] = F.adaptive_avg_pool2d(y, hw)
+            loss = loss + side_weight * class_balanced_bce(s, pooled.get(hw, y))
+        return loss
+    return class_balanced_bce(model(x), y)
+
+
+# --------------------------------------------------------------------------------------------
+# one-shot fine-tuning
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Augmentation ranges of :func:`finetune` (defaults are OSVOS-like, mild)."""
+
+    scale: tuple[float, float] = (0.8, 1.2)
+    rotation_deg: float = 10.0
+    translation: float = 0.05
+    flip: bool = True
+
+
+def _random_affine(
+    rng: np.random.Generator,
+    n: int,
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    aug: FinetuneConfig | None,
+) -> torch.Tensor:
+    """(n, 2, 3) ``affine_grid`` matrices mapping an ``out_hw`` window into an ``in_hw`` frame.
+
+    Built in pixel units (so rotations are not sheared by the aspect ratio): an output pixel
+    offset ``u`` from the window centre samples the input at ``c + R(theta) S u``.
+    """
+    H, W = in_hw
+    h, w = out_hw
+    mats = np.zeros((n, 2, 3), np.float32)
+    for k in range(n):
+        if aug is None:
+            s, th, flip, tx, ty = 1.0, 0.0, 1.0, 0.0, 0.0
+        else:
+            s = float(np.exp(rng.uniform(math.log(aug.scale[0]), math.log(aug.scale[1]))))
+            th = math.radians(float(rng.uniform(-aug.rotation_deg, aug.rotation_deg)))
+            flip = -1.0 if (aug.flip and rng.random() < 0.5) else 1.0
+            tx = float(rng.uniform(-aug.translation, aug.translation)) * W
+            ty = float(rng.uniform(-aug.translation, aug.translation)) * H
+        # window centre: random where the window is smaller than the frame
+        cx = tx + (float(rng.uniform(-(W - w / s) / 2, (W - w / s) / 2)) if w / s < W else 0.0)
+        cy = ty + (float(rng.uniform(-(H - h / s) / 2, (H - h / s) / 2)) if h / s < H else 0.0)
+        rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+        lin = np.diag([2.0 / W, 2.0 / H]) @ rot @ np.diag([flip / s, 1.0 / s]) @ np.diag([w / 2.0, h / 2.0])
+        mats[k, :, :2] = lin
+        mats[k, :, 2] = [2.0 * cx / W, 2.0 * cy / H]
+    return torch.from_numpy(mats)
+
+
+def _to_tensors(
+    frames: Sequence[np.ndarray] | np.ndarray, masks: Sequence[np.ndarray] | np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    frames = [np.asarray(f) for f in frames]
+    masks = [np.asarray(m) for m in masks]
+    if not frames:
+        raise ValueError("finetune needs at least one annotated frame")
+    if len(frames) != len(masks):
+        raise ValueError(f"finetune got {len(frames)} frames but {len(masks)} masks")
+    shape = frames[0].shape
+    for i, (f, m) in enumerate(zip(frames, masks)):
+        if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
+            raise ValueError(f"training frame {i}: expected (H, W, 3) uint8 RGB, got {f.shape} {f.dtype}")
+        if f.shape != shape:
+            raise ValueError(f"training frame {i} has shape {f.shape}, frame 0 has {shape}")
+        if m.shape != f.shape[:2]:
+            raise ValueError(f"training mask {i} has shape {m.shape}, its frame is {f.shape[:2]}")
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    y = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+    return x.to(device), y.to(device)
+
+
+def finetune(
+    model: nn.Module,
+    frames: Sequence[np.ndarray] | np.ndarray,
+    masks: Sequence[np.ndarray] | np.ndarray,
+    *,
+    steps: int = 500,
+    lr: float | None = None,
+    augment: bool | FinetuneConfig = True,
+    batch_size: int = 1,
+    crop: tuple[int, int] | None = None,
+    side_weight: float = 0.5,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: ProgressFn | None = None,
+) -> nn.Module:
+    """One-shot fine-tuning of ``model`` on annotated frames (in place; returns the model).
+
+    ``frames``: K arrays (H, W, 3) uint8 RGB; ``masks``: K arrays (H, W) bool. Every step draws
+    ``batch_size`` of them (with replacement), warps each with a random flip, scale, rotation
+    (``±rotation_deg``) and translation, optionally into a ``crop`` = (h, w) window, and takes an
+    Adam step on the class-balanced loss (fused + ``side_weight`` x side outputs). ``lr`` defaults
+    to :func:`default_lr`; it decays with a cosine to a tenth. The model is left in eval mode on
+    ``device``.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    dev = resolve_device(device)
+    x_all, y_all = _to_tensors(frames, masks, dev)
+    if not bool(y_all.any()):
+        raise ValueError("finetune: every annotated mask is empty; the object must be visible in one")
+    model.to(dev)
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    aug = (augment if isinstance(augment, FinetuneConfig) else FinetuneConfig()) if augment else None
+    lr = default_lr(model) if lr is None else float(lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1)))
+    )
+    rng = np.random.default_rng(seed)
+    H, W = x_all.shape[-2:]
+    out_hw = (min(crop[0], H), min(crop[1], W)) if crop else (H, W)
+    model.train()
+    t0 = time.perf_counter()
+    for step in range(steps):
+        idx = torch.from_numpy(rng.integers(0, len(x_all), size=batch_size)).to(dev)
+        x, y = x_all[idx], y_all[idx]
+        if aug is not None or out_hw != (H, W):
+            theta = _random_affine(rng, batch_size, (H, W), out_hw, aug).to(dev)
+            grid = F.affine_grid(theta, [batch_size, 1, *out_hw], align_corners=False)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+            y = (F.grid_sample(y, grid, mode="bilinear", padding_mode="reflection", align_corners=False) > 0.5).float()
+        if dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(dev):
+            loss = _loss(model, x, y, side_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress is not None:
+            progress(TrainProgress(step + 1, steps, float(loss.detach()), time.perf_counter() - t0))
+    model.eval()
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# parent training
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OSVOSTrainConfig:
+    """Parent training settings (defaults: a CPU-sized run of the ``lite`` network).
+
+    ``crop``: square training crop in pixels; ``scale_range``: frames are resized by a factor
+    drawn from it before cropping (1.0 = DAVIS 480p). ``object_crop_p``: probability that a crop
+    is centred on a random object pixel (else anywhere). ``pretrained``: a local weight file for
+    the backbone (see :func:`ivos_core.models.osvos.build_osvos`).
+    """
+
+    model: str = "lite"
+    steps: int = 2000
+    batch_size: int = 8
+    crop: int = 256
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    scale_range: tuple[float, float] = (0.5, 1.0)
+    flip: bool = True
+    object_crop_p: float = 0.7
+    side_weight: float = 0.5
+    seed: int = 0
+    checkpoint_every: int = 200
+    device: str = "auto"
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in OSVOS_NAMES:
+            raise ValueError(f"OSVOSTrainConfig.model must be one of {OSVOS_NAMES}, got {self.model!r}")
+        for name in ("steps", "batch_size", "crop", "checkpoint_every"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"OSVOSTrainConfig.{name} must be > 0, got {getattr(self, name)}")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"OSVOSTrainConfig.scale_range must satisfy 0 < lo <= hi, got {self.scale_range}")
+        self.scale_range = (float(lo), float(hi))
+
+    def effective_lr(self) -> float:
+        if self.lr is not None:
+            return float(self.lr)
+        return 1e-4 if self.model == "paper" else 2e-3
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scale_range"] = list(self.scale_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "OSVOSTrainConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "scale_range" in known:
+            known["scale_range"] = tuple(known["scale_range"])
+        return cls(**known)
+
+
+@dataclass
+class ParentTrainResult:
+    """What :func:`train_parent` did: the final checkpoint, steps run now, the loss curve."""
+
+    checkpoint: Path
+    steps: int
+    start_step: int
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    n_frames: int = 0
+
+    @property
+    def resumed(self) -> bool:
+        return self.start_step > 0
+
+
+def _frame_index(sequences: Sequence[SequenceLike]) -> list[tuple[int, int]]:
+    """All (sequence, frame) pairs that have a mask (DAVIS-2016 train: every frame)."""
+    out = []
+    for si, seq in enumerate(sequences):
+        has = getattr(seq, "has_mask", None)
+        for fi in range(len(seq)):
+            if has is None or has(fi):
+                out.append((si, fi))
+    if not out:
+        raise ValueError("train_parent: the sequences hold no annotated frames")
+    return out
+
+
+def _sample_crop(
+    rng: np.random.Generator, frame: np.ndarray, mask: np.ndarray, cfg: OSVOSTrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random scale, crop (reflect-padded when the frame is smaller) and flip of one pair."""
+    s = float(rng.uniform(*cfg.scale_range))
+    h, w = frame.shape[:2]
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    img = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    m = cv2.resize(mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST)
+    c = cfg.crop
+    if nh < c or nw < c:
+        ph, pw = max(0, c - nh), max(0, c - nw)
+        pad = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+        img = np.pad(img, pad + ((0, 0),), mode="reflect" if min(nh, nw) > 1 else "edge")
+        m = np.pad(m, pad, mode="reflect" if min(nh, nw) > 1 else "edge")
+        nh, nw = m.shape
+    ys, xs = np.nonzero(m)
+    if len(ys) and rng.random() < cfg.object_crop_p:
+        k = int(rng.integers(len(ys)))
+        y0 = int(np.clip(ys[k] - c // 2, 0, nh - c))
+        x0 = int(np.clip(xs[k] - c // 2, 0, nw - c))
+    else:
+        y0 = int(rng.integers(0, nh - c + 1))
+        x0 = int(rng.integers(0, nw - c + 1))
+    img = img[y0 : y0 + c, x0 : x0 + c]
+    m = m[y0 : y0 + c, x0 : x0 + c]
+    if cfg.flip and rng.random() < 0.5:
+        img, m = img[:, ::-1], m[:, ::-1]
+    return np.ascontiguousarray(img), np.ascontiguousarray(m)
+
+
+def _batch(
+    step: int, cfg: OSVOSTrainConfig, sequences: Sequence[SequenceLike], index: list[tuple[int, int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng([cfg.seed, step])
+    xs, ys = [], []
+    for k in rng.integers(0, len(index), size=cfg.batch_size):
+        si, fi = index[int(k)]
+        seq = sequences[si]
+        frame, mask = seq.frame(fi), np.asarray(seq.mask(fi), dtype=bool)
+        if frame.shape[:2] != mask.shape:
+            name = getattr(seq, "name", f"sequence {si}")
+            raise ValueError(f"{name} frame {fi}: frame {frame.shape[:2]} and mask {mask.shape} differ in size")
+        img, m = _sample_crop(rng, frame, mask, cfg)
+        xs.append(img)
+        ys.append(m)
+    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float().div_(255.0)
+    y = torch.from_numpy(np.stack(ys).astype(np.float32))[:, None]
+    return x, y
+
+
+def _ckpt():
+    from ivos_core import checkpoints
+
+    return checkpoints
+
+
+def _save(path: Path, model: nn.Module, cfg: OSVOSTrainConfig, step: int, opt: torch.optim.Optimizer | None) -> None:
+    config = {"kind": CHECKPOINT_KIND, "model": cfg.model, "train": cfg.to_dict()}
+    _ckpt().save_checkpoint(
+        path,
+        model,
+        config,
+        step=step,
+        optimizer_state=None if opt is None else opt.state_dict(),
+        train_extra=None if opt is None else {"data_rng": "seeded by (seed, step)"},
+    )
+
+
+def load_parent(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Build the network a ``kind="osvos"`` checkpoint describes and load its weights (eval mode)."""
+    register_checkpoint_builder()
+    model, _ = _ckpt().load_model(path, CHECKPOINT_KIND)
+    return model.to(resolve_device(device)).eval()
+
+
+def _build_from_doc(doc: dict[str, Any]) -> nn.Module:
+    name = doc.get("model")
+    if name not in OSVOS_NAMES:
+        raise _ckpt().CheckpointError(f"checkpoint names OSVOS model {name!r}; this ivos builds {OSVOS_NAMES}")
+    return build_osvos(name, imagenet=False)
+
+
+def register_checkpoint_builder() -> None:
+    """Let :func:`ivos_core.checkpoints.load_model` build ``kind="osvos"`` checkpoints."""
+    _ckpt().register_model_builder(CHECKPOINT_KIND, _build_from_doc)
+
+
+def train_parent(
+    config: OSVOSTrainConfig,
+    sequences: Sequence[SequenceLike],
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    progress: ProgressFn | None = None,
+) -> ParentTrainResult:
+    """Train the OSVOS parent network; checkpoints go to ``out_dir`` (``last``, then ``parent``).
+
+    ``sequences``: DAVIS train sequences (:class:`ivos_core.data.DavisSequence`) or any
+    :class:`SequenceLike`. With ``resume`` and an existing ``<out_dir>/last`` checkpoint, the
+    weights, optimizer state and step are restored and training continues to ``config.steps``;
+    a checkpoint of a different model name is an error. Returns a :class:`ParentTrainResult`.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(config.device)
+    index = _frame_index(sequences)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_osvos(config.model, pretrained=config.pretrained)
+    model.to(dev)
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=config.effective_lr(), weight_decay=config.weight_decay)
+    last = out / "last"
+    start = 0
+    if resume and Path(str(last) + ".json").is_file():
+        state, saved = _ckpt().load_checkpoint(last, expected_kind=CHECKPOINT_KIND)
+        if saved.get("model") != config.model:
+            raise ValueError(
+                f"{last}: checkpoint is OSVOS {saved.get('model')!r} but the config asks for {config.model!r}; "
+                "use another out_dir or resume=False"
+            )
+        model.load_state_dict(state, strict=True)
+        start = min(int(saved.get("step") or 0), config.steps)
+        train_state = _ckpt().load_train_state(last)
+        if train_state is not None and train_state.optimizer_state is not None:
+            opt.load_state_dict(train_state.optimizer_state)
+    (out / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
+
+    def lr_at(step: int) -> float:  # cosine decay to a tenth; a function of the step -> resumable
+        return config.effective_lr() * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
+
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(start, config.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        x, y = _batch(step, config, sequences, index)
+        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        if dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(dev):
+            loss = _loss(model, x, y, config.side_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        done = step + 1
+        if done % config.checkpoint_every == 0 and done < config.steps:
+            _save(last, model, config, done, opt)
+        if progress is not None:
+            progress(TrainProgress(done, config.steps, losses[-1], time.perf_counter() - t0))
+    model.eval()
+    _save(last, model, config, config.steps, opt)
+    final = out / "parent"
+    _save(final, model, config, config.steps, None)
+    return ParentTrainResult(
+        checkpoint=final,
+        steps=config.steps - start,
+        start_step=start,
+        losses=losses,
+        seconds=time.perf_counter() - t0,
+        n_frames=len(index),
+    )
