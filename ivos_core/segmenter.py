@@ -1,0 +1,362 @@
+"""The interactive segmentation facade: ``set_image`` once, ``predict`` per click.
+
+Shaped like SAM 2's image predictor::
+
+    seg = InteractiveSegmenter.from_checkpoint("runs/lite/final")
+    seg.set_image(image)                       # (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA uint8
+    pred = seg.predict([Click(x=120, y=80)])   # Prediction(prob (H, W) float32, mask (H, W) bool)
+    pred = seg.predict(clicks, prev_mask=pred.mask)
+
+``set_image`` converts the image to RGB, resizes it so its longer side is ``input_size`` (the
+network's working size; ``None`` keeps the native size), pads it to the network's size divisor
+and caches the normalised tensor on the device. ``predict`` scales the inputs' coordinates into
+that frame, encodes them (:mod:`ivos_core.encoding`), adds the previous mask channel, runs the
+network once and returns the probability and mask at the image's own size. Hard constraints
+(paper §2.1.2): pixels the user labelled - a disk of ``click_radius`` px around each click and
+each stroke's brush - are clamped to 1 (positive) or 0 (negative), later inputs winning, unless
+``hard_constraints=False``. The optional dense CRF (§2.1.3) runs before the clamping.
+
+Any :class:`InteractiveSegmenter` fits the evaluation protocol
+(``set_image(image)``, ``predict(inputs, prev_mask) -> mask``) with a thin adaptor
+(:class:`ivos_core.methods.DeepMethod`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ivos_core.interactions import Click, Stroke
+from ivos_core.models.interactive import ModelSpec, click_channels, normalize_rgb
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One prediction at the image's own size: ``prob`` (H, W) float32 in [0, 1], ``mask`` (H, W) bool."""
+
+    prob: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass
+class _ImageState:
+    """Per-image cache filled by ``set_image``."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB, original size
+    height: int
+    width: int
+    inner_h: int  # resized size inside the network (before padding)
+    inner_w: int
+    pad_h: int  # padded size (multiple of the size divisor)
+    pad_w: int
+    rgb: torch.Tensor  # (3, pad_h, pad_w) normalised, on the device
+    features: Any = None  # reserved for models with a separate image encoder
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Any common image array -> (H, W, 3) uint8 RGB.
+
+    Accepts (H, W) / (H, W, 1) grey, (H, W, 3) RGB, (H, W, 4) RGBA (alpha dropped), uint8 or
+    float in [0, 1] (scaled by 255), bool (0/255) and other integer types (clipped to 0..255).
+    """
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(
+            f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}"
+        )
+    a = a[..., :3]
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {a.shape}")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError("image has NaN or infinite values")
+        a = np.clip(a * 255.0 if a.max(initial=0) <= 1.0 else a, 0, 255).round().astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    else:
+        raise ValueError(f"expected a uint8 (or float in [0, 1]) image, got dtype {a.dtype}")
+    return np.ascontiguousarray(a)
+
+
+def scale_inputs(
+    inputs: Sequence[Click | Stroke], sx: float, sy: float, height: int, width: int
+) -> list[Click | Stroke]:
+    """Map inputs from an image frame to a resized one (pixel centres kept aligned), clipped inside."""
+
+    def tx(x: float) -> float:
+        return float(min(max((x + 0.5) * sx - 0.5, 0.0), width - 1))
+
+    def ty(y: float) -> float:
+        return float(min(max((y + 0.5) * sy - 0.5, 0.0), height - 1))
+
+    out: list[Click | Stroke] = []
+    for inp in inputs:
+        if isinstance(inp, Click):
+            out.append(Click(x=tx(inp.x), y=ty(inp.y), positive=inp.positive))
+        elif isinstance(inp, Stroke):
+            pts = [(tx(x), ty(y)) for x, y in inp.points()]
+            r = max(0.5, float(inp.radius) * (sx + sy) / 2.0)
+            out.append(Stroke(points=pts, positive=inp.positive, radius=min(r, 256.0)))
+        else:
+            raise TypeError(f"expected Click or Stroke inputs, got {type(inp).__name__}")
+    return out
+
+
+def constraint_masks(
+    inputs: Sequence[Click | Stroke], height: int, width: int, *, click_radius: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """(force_fg, force_bg) bool (H, W): pixels labelled by the inputs, later inputs winning.
+
+    A click labels a disk of ``click_radius`` px (0: the one pixel); a stroke its brush (every
+    pixel within ``radius`` of its polyline). Coordinates outside the image are clipped.
+    """
+    fg = np.zeros((height, width), np.uint8)
+    bg = np.zeros((height, width), np.uint8)
+    for inp in inputs:
+        paint = np.zeros((height, width), np.uint8)
+        if isinstance(inp, Click):
+            c = (int(round(min(max(inp.x, 0), width - 1))), int(round(min(max(inp.y, 0), height - 1))))
+            if click_radius > 0:
+                cv2.circle(paint, c, int(click_radius), 1, thickness=-1)
+            else:
+                paint[c[1], c[0]] = 1
+        else:
+            pts = np.array([[round(x), round(y)] for x, y in inp.points()], np.int32)
+            r = max(0, int(round(inp.radius)))
+            if len(pts) > 1:
+                cv2.polylines(paint, [pts.reshape(-1, 1, 2)], False, 1, thickness=max(1, 2 * r + 1))
+            for x, y in pts:
+                cv2.circle(paint, (int(x), int(y)), r, 1, thickness=-1)
+        on = paint.astype(bool)
+        if inp.positive:
+            fg[on], bg[on] = 1, 0
+        else:
+            bg[on], fg[on] = 1, 0
+    return fg.astype(bool), bg.astype(bool)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; other values as torch understands them."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class InteractiveSegmenter:
+    """Interactive segmentation of one image at a time with a trained network.
+
+    Args:
+        model: an interactive network (``forward(x (B, C, H, W)) -> logits (B, 1, H, W)``).
+        encoding: click encoding the model was trained with (``gaussian`` / ``distance``);
+            defaults to ``model.spec.encoding``.
+        use_mask: whether the model takes the previous-mask channel; defaults to the model's spec.
+        device: ``"auto"`` (cuda if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        input_size: longer side of the image inside the network (None: the model's default,
+            e.g. 384 for ``lite``; native size for ``paper``).
+        crf: refine the probability with a dense CRF (:func:`ivos_core.crf.refine`).
+        crf_mode: ``"fast"`` (uncertain band only) or ``"full"``.
+        hard_constraints: clamp user-labelled pixels (False: soft mode, the network's output as is).
+        threshold: probability at or above which a pixel is in the mask.
+        click_radius: radius in image pixels of the clamped disk around each click.
+        encoding_kw: options for :func:`ivos_core.encoding.encode` (e.g. ``sigma``), as in training.
+        amp: bf16 autocast (CUDA only; None = on for CUDA).
+        channels_last: channels-last memory format (None = on: measured faster for ``lite`` on
+            this CPU too, 38 vs 63 ms per 384x216 forward).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        encoding: str | None = None,
+        use_mask: bool | None = None,
+        device: str | torch.device = "auto",
+        input_size: int | None = None,
+        crf: bool = False,
+        crf_mode: Literal["fast", "full"] = "fast",
+        hard_constraints: bool = True,
+        threshold: float = 0.5,
+        click_radius: int = 3,
+        encoding_kw: dict[str, float] | None = None,
+        amp: bool | None = None,
+        channels_last: bool | None = None,
+    ) -> None:
+        spec: ModelSpec | None = getattr(model, "spec", None)
+        self.encoding = encoding or (spec.encoding if spec else "gaussian")
+        click_channels(self.encoding)
+        self.use_mask = bool(use_mask if use_mask is not None else (spec.use_mask if spec else True))
+        if spec is not None and (spec.encoding != self.encoding or spec.use_mask != self.use_mask):
+            raise ValueError(
+                f"model expects encoding={spec.encoding!r}, use_mask={spec.use_mask}; got "
+                f"encoding={self.encoding!r}, use_mask={self.use_mask}"
+            )
+        if crf_mode not in ("fast", "full"):
+            raise ValueError(f"crf_mode must be 'fast' or 'full', got {crf_mode!r}")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+        if input_size is not None and input_size < 32:
+            raise ValueError(f"input_size must be >= 32 pixels (or None), got {input_size}")
+        self.device = resolve_device(device)
+        self.input_size = input_size if input_size is not None else getattr(model, "default_input_size", None)
+        self.size_divisor = int(getattr(model, "size_divisor", 32))
+        self.crf = crf
+        self.crf_mode = crf_mode
+        self.hard_constraints = hard_constraints
+        self.threshold = float(threshold)
+        self.click_radius = int(click_radius)
+        self.encoding_kw = dict(encoding_kw or {})
+        cuda = self.device.type == "cuda"
+        self.amp = cuda if amp is None else (bool(amp) and cuda)
+        self.channels_last = True if channels_last is None else bool(channels_last)
+        self.model = model.eval().to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._state: _ImageState | None = None
+        self.checkpoint_config: dict[str, Any] | None = None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **kw: Any) -> "InteractiveSegmenter":
+        """Build from a checkpoint written by :func:`ivos_core.checkpoints.save_checkpoint`.
+
+        The checkpoint's encoding, mask use, encoder options and input size are used unless
+        overridden in ``kw``.
+        """
+        from ivos_core.checkpoints import load_model
+
+        model, doc = load_model(path, expected_kind="interactive")
+        cfg = doc.get("config", {}) or {}
+        kw.setdefault("encoding", doc.get("encoding"))
+        kw.setdefault("use_mask", doc.get("use_mask"))
+        if "encoding_kw" in cfg and cfg["encoding_kw"]:
+            kw.setdefault("encoding_kw", dict(cfg["encoding_kw"]))
+        if cfg.get("input_size"):
+            kw.setdefault("input_size", int(cfg["input_size"]))
+        seg = cls(model, **kw)
+        seg.checkpoint_config = doc
+        return seg
+
+    # ---- per image ------------------------------------------------------------------------
+    def set_image(self, image: np.ndarray) -> None:
+        """Convert, resize, pad and normalise ``image`` once; later ``predict`` calls reuse it."""
+        rgb = to_rgb_uint8(image)
+        h, w = rgb.shape[:2]
+        if self.input_size is None:
+            ih, iw = h, w
+            small = rgb
+        else:
+            s = self.input_size / max(h, w)
+            ih, iw = max(1, round(h * s)), max(1, round(w * s))
+            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+            small = cv2.resize(rgb, (iw, ih), interpolation=interp) if (ih, iw) != (h, w) else rgb
+        d = self.size_divisor
+        ph, pw = -(-ih // d) * d, -(-iw // d) * d
+        t = torch.zeros((3, ph, pw), dtype=torch.float32)
+        t[:, :ih, :iw] = normalize_rgb(np.ascontiguousarray(small))
+        self._state = _ImageState(
+            image=rgb, height=h, width=w, inner_h=ih, inner_w=iw, pad_h=ph, pad_w=pw, rgb=t.to(self.device)
+        )
+
+    def reset_image(self) -> None:
+        self._state = None
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(H, W) of the current image, or None before ``set_image``."""
+        return None if self._state is None else (self._state.height, self._state.width)
+
+    # ---- per click ------------------------------------------------------------------------
+    def _network_input(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> torch.Tensor:
+        from ivos_core.encoding import encode
+
+        st = self._state
+        assert st is not None
+        scaled = scale_inputs(inputs, st.inner_w / st.width, st.inner_h / st.height, st.inner_h, st.inner_w)
+        enc = encode(scaled, st.inner_h, st.inner_w, self.encoding, **self.encoding_kw)
+        parts = [st.rgb]
+        if self.use_mask:
+            m = torch.zeros((1, st.pad_h, st.pad_w), dtype=torch.float32)
+            if prev_mask is not None:
+                pm = np.asarray(prev_mask)
+                if pm.shape[:2] != (st.height, st.width) or pm.ndim != 2:
+                    raise ValueError(
+                        f"prev_mask must have the image's shape {(st.height, st.width)}, got {pm.shape}"
+                    )
+                pm = pm.astype(np.float32)
+                if (st.inner_h, st.inner_w) != (st.height, st.width):
+                    pm = cv2.resize(pm, (st.inner_w, st.inner_h), interpolation=cv2.INTER_LINEAR)
+                m[0, : st.inner_h, : st.inner_w] = torch.from_numpy(np.clip(pm, 0, 1))
+            parts.append(m.to(self.device))
+        c = torch.zeros((enc.shape[0], st.pad_h, st.pad_w), dtype=torch.float32)
+        if self.encoding == "distance":  # padding is "far from every click"
+            from ivos_core.encoding import DEFAULT_TRUNCATE
+
+            c.fill_(float(self.encoding_kw.get("truncate", DEFAULT_TRUNCATE)))
+        c[:, : st.inner_h, : st.inner_w] = torch.from_numpy(enc)
+        parts.append(c.to(self.device))
+        return torch.cat(parts, 0)[None]
+
+    def predict_logits(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None = None) -> np.ndarray:
+        """The network's raw logits at the image's size, (H, W) float32 (no CRF, no clamping)."""
+        st = self._require_image()
+        x = self._network_input(inputs, prev_mask)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+        with torch.inference_mode(), amp:
+            logits = self.model(x)
+        lg = logits[0, 0, : st.inner_h, : st.inner_w].float().cpu().numpy()
+        if lg.shape != (st.height, st.width):
+            lg = cv2.resize(lg, (st.width, st.height), interpolation=cv2.INTER_LINEAR)
+        return lg
+
+    def predict(
+        self,
+        inputs: Sequence[Click | Stroke],
+        prev_mask: np.ndarray | None = None,
+        *,
+        hard_constraints: bool | None = None,
+        crf: bool | None = None,
+    ) -> Prediction:
+        """Segment the current image from ``inputs`` (all clicks/strokes so far, in order).
+
+        ``prev_mask``: the previous mask (H, W) bool/float at the image's size, or None (the first
+        iteration). Coordinates outside the image are clipped to its border. Returns a
+        :class:`Prediction` at the image's own size. ``hard_constraints``/``crf`` override the
+        constructor's choice for this call.
+        """
+        st = self._require_image()
+        inputs = list(inputs)
+        for inp in inputs:
+            if not isinstance(inp, (Click, Stroke)):
+                raise TypeError(f"expected Click or Stroke inputs, got {type(inp).__name__}")
+        lg = self.predict_logits(inputs, prev_mask)
+        prob = (1.0 / (1.0 + np.exp(-np.clip(lg, -60, 60)))).astype(np.float32)
+        if self.crf if crf is None else crf:
+            from ivos_core.crf import refine
+
+            prob = refine(st.image, prob, mode=self.crf_mode).astype(np.float32)
+        if self.hard_constraints if hard_constraints is None else hard_constraints:
+            fg, bg = constraint_masks(inputs, st.height, st.width, click_radius=self.click_radius)
+            prob[fg] = 1.0
+            prob[bg] = 0.0
+        return Prediction(prob=prob, mask=prob >= self.threshold)
+
+    def _require_image(self) -> _ImageState:
+        if self._state is None:
+            raise RuntimeError("call set_image(image) before predict()")
+        return self._state

@@ -1,0 +1,122 @@
+"""InteractiveSegmenter: any image size/channel count, hard constraints, soft mode, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ivos_core.checkpoints import save_checkpoint
+from ivos_core.interactions import Click, Stroke
+from ivos_core.models import build_interactive
+from ivos_core.segmenter import InteractiveSegmenter, Prediction, constraint_masks, to_rgb_uint8
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: tiny tensors, and two spinning threads crawl on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_interactive("lite").eval()
+
+
+@pytest.fixture
+def seg(model):
+    return InteractiveSegmenter(model, device="cpu", input_size=64)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(37, 53), (50, 41, 1), (50, 41, 4), (31, 90, 3), (120, 17, 3)],
+    ids=["grey", "grey1", "rgba", "wide-odd", "tall-odd"],
+)
+def test_any_image_gives_masks_at_its_size(seg, shape, rng):
+    img = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    seg.set_image(img)
+    h, w = shape[:2]
+    clicks = [Click(x=w // 2, y=h // 2), Click(x=0, y=0, positive=False), Click(x=w - 1, y=h - 1, positive=False)]
+    pred = seg.predict(clicks)
+    assert isinstance(pred, Prediction)
+    assert pred.prob.shape == (h, w) and pred.prob.dtype == np.float32
+    assert pred.mask.shape == (h, w) and pred.mask.dtype == bool
+    assert pred.prob[h // 2, w // 2] == 1.0 and pred.mask[h // 2, w // 2]
+    assert pred.prob[0, 0] == 0.0 and pred.prob[h - 1, w - 1] == 0.0
+    # the previous mask is accepted at the image's size, and rejected otherwise
+    again = seg.predict(clicks, prev_mask=pred.mask)
+    assert again.prob.shape == (h, w)
+    with pytest.raises(ValueError, match="prev_mask must have the image's shape"):
+        seg.predict(clicks, prev_mask=np.zeros((h + 1, w), bool))
+
+
+def test_hard_constraints_disk_and_strokes(seg, rng):
+    seg.set_image(rng.integers(0, 256, size=(80, 100, 3), dtype=np.uint8))
+    pos = Click(x=30, y=40)
+    neg = Stroke(points=[(60, 10), (90, 10)], positive=False, radius=2)
+    pred = seg.predict([pos, neg])
+    fg, bg = constraint_masks([pos, neg], 80, 100, click_radius=3)
+    assert fg[40, 33] and fg[43, 30] and not fg[40, 34]  # disk of radius 3
+    assert bg[10, 60] and bg[12, 75] and bg[10, 90]
+    assert (pred.prob[fg] == 1).all() and (pred.prob[bg] == 0).all()
+    # a later input wins where two overlap
+    fg2, bg2 = constraint_masks([Click(x=5, y=5), Click(x=5, y=5, positive=False)], 20, 20)
+    assert bg2[5, 5] and not fg2[5, 5]
+
+
+def test_soft_mode_does_not_clamp(model, rng):
+    img = rng.integers(0, 256, size=(60, 70, 3), dtype=np.uint8)
+    clicks = [Click(x=35, y=30), Click(x=5, y=5, positive=False)]
+    soft = InteractiveSegmenter(model, device="cpu", input_size=64, hard_constraints=False)
+    soft.set_image(img)
+    p = soft.predict(clicks).prob
+    logits = soft.predict_logits(clicks)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-5, atol=1e-6)
+    assert 0.0 < p[30, 35] < 1.0 and 0.0 < p[5, 5] < 1.0
+    hard = soft.predict(clicks, hard_constraints=True).prob
+    assert hard[30, 35] == 1.0 and hard[5, 5] == 0.0
+
+
+def test_clicks_outside_are_clipped_and_errors_are_clear(seg, rng):
+    with pytest.raises(RuntimeError, match="set_image"):
+        seg.predict([Click(x=1, y=1)])
+    seg.set_image(rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8))
+    pred = seg.predict([Click(x=39, y=0), Click(x=1e4, y=-3)])
+    assert pred.prob[0, 39] == 1.0
+    with pytest.raises(TypeError, match="Click or Stroke"):
+        seg.predict([(1, 2)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="expected an image of shape"):
+        seg.set_image(np.zeros((4, 4, 2), np.uint8))
+    assert to_rgb_uint8(np.ones((3, 3), np.float32)).max() == 255
+
+
+def test_from_checkpoint_and_protocol_adaptor(tmp_path, rng):
+    from ivos_core.methods import DeepMethod
+
+    torch.manual_seed(1)
+    m = build_interactive("lite", encoding="distance", use_mask=False)
+    save_checkpoint(tmp_path / "ifcn", m, {"input_size": 64, "encoding_kw": {"truncate": 255.0}})
+    seg = InteractiveSegmenter.from_checkpoint(tmp_path / "ifcn", device="cpu")
+    assert (seg.encoding, seg.use_mask, seg.input_size) == ("distance", False, 64)
+    method = DeepMethod(seg, name="ifcn")
+    img = rng.integers(0, 256, size=(45, 67, 3), dtype=np.uint8)
+    method.set_image(img)
+    mask = method.predict([Click(x=10, y=10)], None)
+    assert mask.shape == (45, 67) and mask.dtype == bool and mask[10, 10]
+    with pytest.raises(ValueError, match="model expects encoding='distance'"):
+        InteractiveSegmenter(m, encoding="gaussian", device="cpu")
+
+
+def test_crf_fast_mode_runs(model, rng):
+    pytest.importorskip("pydensecrf")
+    seg = InteractiveSegmenter(model, device="cpu", input_size=64, crf=True)
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[10:38, 15:50] = 200
+    seg.set_image(img)
+    pred = seg.predict([Click(x=30, y=24)])
+    assert pred.prob.shape == (48, 64) and pred.prob[24, 30] == 1.0
