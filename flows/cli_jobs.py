@@ -1,0 +1,166 @@
+"""``ivos jobs ...``, ``ivos deploy`` and ``ivos reprocess``: mounted by :func:`register`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+jobs_app = typer.Typer(help="Queued segmentation jobs on the ivos-gpu work pool.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+
+
+def _defaults() -> None:
+    from flows.cli import prefect_defaults
+
+    prefect_defaults()
+
+
+def _params(out: Optional[Path], roots: Optional[str], models_dir: Optional[Path], interactive: Optional[str],
+            interactive_checkpoint: Optional[Path], finetune_steps: Optional[int]) -> dict:
+    from ivos_core.paths import parse_roots
+
+    p: dict = {}
+    if out:
+        p["out"] = str(out.resolve())
+    if roots:
+        p["video_roots"] = [str(r.resolve()) for r in parse_roots(roots)]
+    if models_dir:
+        p["models_dir"] = str(models_dir.resolve())
+    if interactive:
+        p["interactive"] = interactive
+    if interactive_checkpoint:
+        p["interactive_checkpoint"] = str(interactive_checkpoint.resolve())
+    if finetune_steps is not None:
+        p["finetune_steps"] = finetune_steps
+    return p
+
+
+@jobs_app.command("submit")
+def submit(
+    sessions: list[Path] = typer.Argument(..., help="session log files (JSON)"),
+    priority: str = typer.Option("normal", help="high | normal | low (work queue; high is served first)"),
+    model: str = typer.Option("lite", help="model name (folder under $IVOS_HOME/models)"),
+    out: Optional[Path] = typer.Option(None, help="output root (default $IVOS_HOME/jobs or outputs/jobs)"),
+    roots: Optional[str] = typer.Option(None, "--roots", help="allowed video roots, colon-separated (default $IVOS_DATA)"),
+    models_dir: Optional[Path] = typer.Option(None, help="folder of named models"),
+    interactive: Optional[str] = typer.Option(None, help="'deep' (checkpoint) or 'grabcut'"),
+    interactive_checkpoint: Optional[Path] = typer.Option(None, help="override the model's interactive checkpoint"),
+    finetune_steps: Optional[int] = typer.Option(None, help="override OSVOS fine-tuning steps"),
+) -> None:
+    """Validate each session log and enqueue the valid ones as segment-video runs."""
+    _defaults()
+    from flows.jobs import PRIORITIES, submit_sessions
+
+    if priority not in PRIORITIES:
+        raise typer.BadParameter(f"priority must be one of {', '.join(PRIORITIES)}")
+    res = submit_sessions(sessions, priority=priority, model=model,
+                          parameters=_params(out, roots, models_dir, interactive, interactive_checkpoint, finetune_steps))
+    for r in res:
+        if r.ok:
+            console.print(f"[green]queued[/green] {r.path}: session {r.session_id} -> flow run {r.flow_run_id} ({priority})")
+        else:
+            console.print(f"[red]refused[/red] {r.path}: nothing enqueued")
+            console.print(r.error, markup=False, highlight=False)
+    if not all(r.ok for r in res):
+        raise typer.Exit(code=2)
+
+
+@jobs_app.command("status")
+def status(
+    session: Optional[str] = typer.Option(None, "--session", help="only this session id"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Submitted jobs and their state, from the Prefect API."""
+    _defaults()
+    from flows.cli import print_rows
+    from flows.jobs import job_status
+
+    rows = job_status(session)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    print_rows([{k: r[k] for k in ("session_id", "model", "priority", "state", "run_count", "flow_run_id", "message")} for r in rows], title="jobs")
+
+
+@jobs_app.command("results")
+def results(
+    session_id: str = typer.Argument(..., help="session id"),
+    out: Optional[Path] = typer.Option(None, help="output root"),
+    model_version: Optional[str] = typer.Option(None, help="only this model version"),
+) -> None:
+    """The results record(s) of a finished session (one per model version)."""
+    from flows.jobs import job_results
+
+    recs = job_results(session_id, out, model_version=model_version)
+    if not recs:
+        console.print(f"[yellow]no finished outputs for session {session_id!r}[/yellow] (see `ivos jobs status --session {session_id}`)")
+        raise typer.Exit(code=1)
+    for r in recs:
+        console.print(f"[bold]{r['model_version']}[/bold]: {r['output_dir']}")
+        console.print(json.dumps({"summary": r.get("summary"), "timings": r.get("timings"), "files": r.get("files")}, indent=2))
+
+
+@jobs_app.command("recover")
+def recover(max_attempts: int = typer.Option(3, help="give up on a run after this many attempts")) -> None:
+    """Re-queue crashed jobs (worker or host died); see flows/jobs.py for the mechanism."""
+    _defaults()
+    from flows.jobs import recover_runs
+
+    for r in recover_runs(max_attempts=max_attempts):
+        console.print(f"{r['name']} ({r['flow_run_id']}): {r['action']}")
+
+
+def deploy_cmd(
+    prefect_file: Path = typer.Option(Path("deployments/prefect.yaml"), help="the deployments file"),
+    gpu_slots: int = typer.Option(1, help="size of the `gpu` concurrency limit (total GPUs of all workers)"),
+    name: Optional[list[str]] = typer.Option(None, "--name", help="deploy only these deployments"),
+) -> None:
+    """Create the ivos-gpu pool, priority queues, gpu limit and zombie automation; deploy the flows."""
+    _defaults()
+    from flows.jobs import deploy
+
+    res = deploy(prefect_file=prefect_file.resolve(), gpu_slots=gpu_slots, names=name)
+    for d in res["deployed"]:
+        console.print(f"[green]deployed[/green] {d}")
+    for s in res["skipped"]:
+        console.print(f"[yellow]skipped[/yellow] {s}")
+    console.print("start a worker: prefect worker start --pool ivos-gpu")
+
+
+def reprocess_cmd(
+    sessions: list[str] = typer.Option(..., "--sessions", help="folder or glob of session logs (repeatable)"),
+    model: str = typer.Option(..., "--model", help="model name"),
+    compare_to: Optional[str] = typer.Option(None, "--compare-to", help="model name or version folder to compare with"),
+    max_concurrency: int = typer.Option(2, "--max-concurrency", help="sessions in parallel"),
+    task_runner: str = typer.Option("threads", "--task-runner", help="threads | dask"),
+    out: Optional[Path] = typer.Option(None, help="output root"),
+    roots: Optional[str] = typer.Option(None, "--roots", help="allowed video roots, colon-separated"),
+    models_dir: Optional[Path] = typer.Option(None, help="folder of named models"),
+    interactive: Optional[str] = typer.Option(None, help="'deep' or 'grabcut'"),
+    finetune_steps: Optional[int] = typer.Option(None, help="override OSVOS fine-tuning steps"),
+) -> None:
+    """Re-run stored sessions with a model (skips done ones) and write a comparison report."""
+    _defaults()
+    from flows.reprocess import reprocess_flow
+    from ivos_core.paths import parse_roots
+
+    rep = reprocess_flow(
+        sessions=sessions, model=model, compare_to=compare_to, max_concurrency=max_concurrency, task_runner=task_runner,
+        out=str(out) if out else None, video_roots=[str(r) for r in parse_roots(roots)] if roots else None,
+        models_dir=str(models_dir) if models_dir else None, interactive=interactive, finetune_steps=finetune_steps,
+    )
+    console.print(f"{rep['n_done']} done, {rep['n_skipped']} skipped, {rep['n_failed']} failed; report: {rep['report']}")
+    for r in rep["sessions"]:
+        if r["status"] == "failed":
+            console.print(f"[red]failed[/red] {r['session']}: {r.get('reason')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``jobs`` (sub-app), ``deploy`` and ``reprocess`` on the main ``ivos`` app."""
+    app.add_typer(jobs_app, name="jobs")
+    app.command("deploy")(deploy_cmd)
+    app.command("reprocess")(reprocess_cmd)
