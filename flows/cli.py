@@ -15,11 +15,13 @@ app = typer.Typer(help="ivos: interactive video object segmentation, batch jobs 
 schema_app = typer.Typer(help="Print the JSON schemas of the data contracts.", no_args_is_help=True)
 data_app = typer.Typer(help="Validate, describe and generate datasets.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluations (the interactive NoC protocol, DAVIS).", no_args_is_help=True)
+train_app = typer.Typer(help="Train the interactive network and the OSVOS parent.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+app.add_typer(train_app, name="train")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 
-console = Console()
+console = Console(width=max(Console().width, 140))
 
 DATASETS = ("grabcut", "berkeley", "davis", "pascal", "sbd", "synthetic")
 
@@ -124,21 +126,49 @@ def demo(
     result = demo_flow(out=str(out), quick=quick, davis=str(davis) if davis else None)
     from ivos_core.evaluation import summary_table
 
-    print_rows(summary_table(result["summaries"]), title="demo: interactive evaluation")
+    print_rows(summary_table(result["summaries"]), title="demo: interactive evaluation (synthetic images)")
+    print_rows([{k: v for k, v in r.items() if k != "out"} for r in result.get("videos", [])],
+               title="demo: segment-video jobs (J = mean IoU of the propagated masks vs ground truth)")
     for k, v in result.get("files", {}).items():
-        console.print(f"{k}: {v}")
+        console.print(f"[bold]{k}[/bold]: {v}")
 
 
-def _mount_optional() -> None:
-    """Sub-apps from modules that may be absent in a partial install stay optional."""
-    try:
-        from flows.cli_analytics import analytics_app
-    except ImportError:
-        return
+@train_app.command("interactive")
+def train_interactive(
+    config: str = typer.Option("lite", help="lite (CPU) | paper (ResNet-101 PSP, GPU)"),
+    data: Optional[Path] = typer.Option(None, envvar="IVOS_DATA", help="root holding BSDS500/ and DAVIS/"),
+    out: Path = typer.Option(Path("runs/interactive-lite"), help="checkpoints + metrics folder"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="total steps (both stages)"),
+    encoding: Optional[str] = typer.Option(None, help="gaussian (ours) | distance (iFCN)"),
+    mask: bool = typer.Option(True, "--mask/--no-mask", help="feed the current mask as an input channel"),
+    resume: bool = typer.Option(False, help="continue from OUT/last"),
+    synthetic: int = typer.Option(2000, help="synthetic composite images to add"),
+    device: str = typer.Option("cpu", help="cpu | cuda | auto"),
+) -> None:
+    """Two-stage training (simulated clicks, then correction clicks) (Prefect flow ``train-interactive``)."""
+    prefect_defaults()
+    from flows.train import train_interactive_flow
+
+    res = train_interactive_flow(
+        config=config, data=str(data or ""), out=str(out), steps=max_steps, encoding=encoding,
+        use_mask=mask, resume=resume, synthetic=synthetic, device=device,
+    )
+    console.print(f"final checkpoint: {res.get('final_checkpoint')}")
+
+
+def _mount() -> None:
+    from flows.cli_analytics import analytics_app
+    from flows.cli_jobs import register as register_jobs
+    from flows.cli_simulate import simulate_app
+    from flows.cli_video import register as register_video
+
     app.add_typer(analytics_app, name="analytics")
+    app.add_typer(simulate_app, name="simulate")
+    register_jobs(app)
+    register_video(app, train_app, eval_app)
 
 
-_mount_optional()
+_mount()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

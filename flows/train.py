@@ -26,10 +26,11 @@ def train_task(
     resume: bool,
     synthetic: int,
     device: str,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from ivos_core.training import default_sources, preset, train
 
-    over: dict[str, Any] = {"out_dir": out, "use_mask": use_mask}
+    over: dict[str, Any] = {**(overrides or {}), "out_dir": out, "use_mask": use_mask}
     if encoding:
         over["encoding"] = encoding
     cfg = preset(config, **over)
@@ -57,9 +58,11 @@ def train_interactive_flow(
     resume: bool = True,
     synthetic: int = 2000,
     device: str = "cpu",
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train ``config`` (lite|paper) on BSDS500 + DAVIS train + synthetic under ``data``."""
-    result = train_task(config, data, out, steps, encoding, use_mask, resume, synthetic, device)
+    """Train ``config`` (lite|paper) on BSDS500 + DAVIS train + synthetic under ``data``;
+    ``overrides`` sets any :class:`~ivos_core.training.TrainConfig` field (e.g. ``crop_size``)."""
+    result = train_task(config, data, out, steps, encoding, use_mask, resume, synthetic, device, overrides)
     create_table_artifact([{"key": k, "value": str(v)} for k, v in result.items()], key=artifact_key("train-result", config))
     print(f"trained {config}: {result}")
     return result

@@ -51,9 +51,18 @@ class SampleResult:
     seconds: list[float]
     stopped_early: bool
 
-    def row(self) -> dict[str, Any]:
+    def clicks_to(self, threshold: float, max_clicks: int) -> int:
+        from ivos_core.metrics import clicks_to_reach
+
+        return clicks_to_reach(self.ious, threshold, max_clicks) if self.ious else max_clicks
+
+    def row(self, max_clicks: int = 20) -> dict[str, Any]:
         return {
             "sample_id": self.sample_id,
+            "item": self.sample_id,  # the analytics store's item column
+            "noc@85": self.clicks_to(0.85, max_clicks),
+            "noc@90": self.clicks_to(0.9, max_clicks),
+            "iou@1": self.ious[0] if self.ious else float("nan"),
             "height": self.height,
             "width": self.width,
             "n_clicks": len(self.clicks),
@@ -107,7 +116,7 @@ class EvalResult:
         return out
 
     def rows(self) -> list[dict[str, Any]]:
-        return [s.row() for s in self.samples]
+        return [s.row(self.max_clicks) for s in self.samples]
 
 
 def _tkey(t: float) -> str:
@@ -305,6 +314,7 @@ def plot_miou_curves(summaries: dict[str, dict[str, Any]], path: str | Path, *, 
         ax.plot(ks, [curve[str(k)] for k in ks], marker="o", ms=3, label=label)
     for t in (0.85, 0.9):
         ax.axhline(t, color="grey", lw=0.6, ls="--")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("number of clicks")
     ax.set_ylabel("mean IoU")
     ax.set_ylim(0, 1)

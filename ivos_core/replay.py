@@ -528,6 +528,21 @@ def replay_session(
         "host": socket.gethostname(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
+    # flat columns of the analytics job-results contract (analytics.results.JOB_COLUMNS)
+    areas = [f["mask_area"] / float(max(1, src.width * src.height)) for f in frames_rec]
+    consec = [f["iou_prev_frame"] for f in frames_rec if f["iou_prev_frame"] is not None]
+    secs = [it["seconds"] for it in iterations if it.get("seconds") is not None]
+    record.update(
+        status="ok",
+        runtime_s=round(timings.get("total_s", 0.0), 4),
+        device=str(getattr(backend, "device", device)),
+        n_frames=n,
+        n_iterations=len(iterations),
+        mean_iteration_s=float(np.mean(secs)) if secs else None,
+        mask_area_mean=float(np.mean(areas)) if areas else None,
+        consecutive_iou_mean=float(np.mean(consec)) if consec else None,
+        final_iou=record["summary"]["mean_iou_gt"],
+    )
     return ReplayResult(
         session_id=session.session_id,
         model_version=backend.version,

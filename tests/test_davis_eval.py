@@ -1,0 +1,189 @@
+"""The DAVIS evaluations (Fig. 5, Table 3, J&F, Fig. 10 stats) on a tiny synthetic DAVIS root:
+two 8-frame 64x96 sequences, one of them missing an annotation (reported, the other completes);
+plus the eval-davis / train-osvos-parent flows and the CLI wiring (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ivos_core.davis_eval import (
+    PAPER_FIG5,
+    PAPER_TABLE3,
+    DavisEvalConfig,
+    SequenceResult,
+    blob_centre_click,
+    evaluate_davis,
+    sequence_columns,
+    write_davis_outputs,
+)
+
+STEPS = 80  # fine-tuning steps; GT-initialised J measured 0.45-0.60 on "good" (seeds 0, 1)
+J_MIN = 0.3
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def davis_root(tmp_path_factory):
+    from ivos_core.checkpoints import save_checkpoint
+    from ivos_core.data.synthetic import write_synthetic_video
+    from ivos_core.models import build_interactive
+
+    root = tmp_path_factory.mktemp("davis")
+    write_synthetic_video(root, "good", n_frames=8, seed=1, height=64, width=96, as_davis=True)
+    write_synthetic_video(root, "broken", n_frames=8, seed=2, height=64, width=96, as_davis=True)
+    (root / "Annotations" / "480p" / "broken" / "00003.png").unlink()
+    torch.manual_seed(0)  # untrained interactive models: they exercise the code paths, not quality
+    save_checkpoint(root / "ours", build_interactive("lite"), {"input_size": 64})
+    save_checkpoint(root / "ifcn", build_interactive("lite", encoding="distance", use_mask=False), {"input_size": 64})
+    return root
+
+
+@pytest.fixture(scope="module")
+def outputs(davis_root, tmp_path_factory):
+    torch.set_num_threads(1)
+    cfg = DavisEvalConfig(
+        init_clicks=(1, 4), correction_clicks=(1, 4), progressive_clicks=(1,), finetune_steps=STEPS,
+        device="cpu", checkpoint=str(davis_root / "ours"), ifcn_checkpoint=None,
+    )
+    result = evaluate_davis(davis_root, cfg, cache_dir=davis_root / "cache")
+    out = tmp_path_factory.mktemp("out")
+    return cfg, result, write_davis_outputs(result, out)
+
+
+def test_outputs_and_columns(outputs):
+    cfg, result, paths = outputs
+    for key in ("summary", "per_sequence", "per_frame", "corrections", "fig5", "table3"):
+        assert paths[key].is_file() and paths[key].stat().st_size > 0, key
+    per_seq = pd.read_parquet(paths["per_sequence"])
+    assert list(per_seq.columns) == sequence_columns(cfg)
+    assert {"J_mean", "F_mean", "consecutive_iou_mean", "init_iou[grabcut@4]", "refine_iou[grabcut@1]",
+            "progressive_J_mean[ours@1]"} <= set(per_seq.columns)
+    per_frame = pd.read_parquet(paths["per_frame"])
+    assert list(per_frame.columns) == ["sequence", "frame", "setting", "iou", "boundary_f", "evaluated"]
+    corr = pd.read_parquet(paths["corrections"])
+    assert list(corr.columns) == ["sequence", "frame", "method", "clicks", "iou"]
+
+
+def test_broken_sequence_reported_and_other_completes(outputs):
+    _, result, paths = outputs
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["n_sequences"] == 2 and summary["n_ok"] == 1 and summary["n_failed"] == 1
+    (failed,) = summary["failed"]
+    assert failed["sequence"] == "broken" and "frame 3" in failed["reason"] and "annotation" in failed["reason"]
+    per_seq = pd.read_parquet(paths["per_sequence"]).set_index("sequence")
+    assert per_seq.loc["broken", "status"] == "failed" and np.isnan(per_seq.loc["broken", "J_mean"])
+    assert per_seq.loc["good", "status"] == "ok"
+
+
+def test_numbers(outputs):
+    _, result, paths = outputs
+    summary = json.loads(paths["summary"].read_text())
+    good = pd.read_parquet(paths["per_sequence"]).set_index("sequence").loc["good"]
+    assert good["J_mean"] > J_MIN  # GT-initialised OSVOS from scratch, 80 steps
+    assert good["init_iou[gt]"] == 1.0
+    for col in [c for c in good.index if c.split("[")[0] in ("J_mean", "J_recall", "F_mean", "F_recall")]:
+        assert 0.0 <= good[col] <= 1.0, col
+    assert 0.0 < good["consecutive_iou_mean"] <= 1.0
+    # GrabCut rows: Fig. 5 settings and Table 3 corrections
+    assert 0.0 <= good["J_mean[grabcut@1]"] <= 1.0 and good["init_iou[grabcut@4]"] > 0.5
+    corr = pd.read_parquet(paths["corrections"])
+    gc = corr[corr["method"] == "grabcut"].sort_values("clicks")
+    assert list(gc["clicks"]) == [0, 1, 2, 3, 4]
+    assert gc["iou"].iloc[0] == pytest.approx(good["worst_iou"])
+    assert gc["iou"].iloc[-1] == pytest.approx(good["refine_iou[grabcut@4]"])
+    assert 1 <= good["worst_frame"] <= 7
+    per_frame = pd.read_parquet(paths["per_frame"])
+    gt_rows = per_frame[(per_frame["sequence"] == "good") & (per_frame["setting"] == "osvos:gt")]
+    assert len(gt_rows) == 8 and gt_rows["evaluated"].sum() == 6
+    assert gt_rows.loc[gt_rows["evaluated"], "iou"].mean() == pytest.approx(good["J_mean"])
+    assert per_frame["setting"].str.startswith("progressive:").any()
+    # the paper's numbers travel with ours; iFCN was skipped with a reason
+    assert summary["fig5"]["gt"]["paper"] == PAPER_FIG5["gt"] and summary["fig5"]["ours@4"]["n"] == 1
+    assert summary["table3"]["methods"]["ours"]["1"]["paper"] == PAPER_TABLE3["ours"][1]
+    assert "ifcn" in summary["unavailable"] and "--ifcn-checkpoint" in summary["unavailable"]["ifcn"]
+    assert summary["table3"]["methods"]["ifcn"]["1"]["n"] == 0
+
+
+def test_summary_loads_into_analytics(outputs, tmp_path):
+    from analytics.results import read_eval_run
+
+    run = read_eval_run(outputs[2]["summary"])
+    assert (run.dataset, run.method) == ("davis2016", "osvos")
+    j = run.items[(run.items["sequence"] == "good") & (run.items["metric"] == "J_mean")]["value"]
+    assert len(j) == 1 and 0 < float(j.iloc[0]) <= 1
+    assert "consecutive_iou_mean" in set(run.items["metric"])
+
+
+def test_cache_reused(davis_root, outputs):
+    cfg, result, _ = outputs
+    cached = SequenceResult.load(davis_root / "cache" / "good.json")
+    assert cached.fingerprint == cfg.fingerprint()
+    again = evaluate_davis(davis_root, DavisEvalConfig.from_dict({**cfg.to_dict(), "sequences": ["good"]}),
+                           cache_dir=davis_root / "cache")
+    assert again.sequences[0].seconds == pytest.approx(cached.seconds)  # loaded, not recomputed
+
+
+def test_blob_centre_click_and_config_errors():
+    m = np.zeros((20, 30), bool)
+    m[2:5, 2:5] = True
+    m[8:19, 10:25] = True
+    c = blob_centre_click(m)
+    assert c.positive and 10 <= c.x <= 24 and 8 <= c.y <= 18
+    assert blob_centre_click(np.zeros((4, 4), bool)) is None
+    with pytest.raises(ValueError, match="init_methods"):
+        DavisEvalConfig(init_methods=("nope",))
+    with pytest.raises(ValueError, match="progressive_clicks"):
+        DavisEvalConfig(correction_clicks=(1,), progressive_clicks=(4,))
+    assert DavisEvalConfig(init_methods=("gt", "grabcut"), init_clicks="8,1").init_settings() == [
+        "gt", "grabcut@1", "grabcut@8"]
+
+
+def test_cli_registers():
+    import typer
+    from typer.testing import CliRunner
+
+    from flows.cli_video import register
+
+    app, train_app, eval_app = typer.Typer(), typer.Typer(), typer.Typer()
+    app.add_typer(train_app, name="train")
+    app.add_typer(eval_app, name="eval")
+    register(app, train_app, eval_app)
+    runner = CliRunner()
+    assert "--osvos-parent" in runner.invoke(app, ["eval", "davis", "--help"]).output
+    assert "--max-steps" in runner.invoke(app, ["train", "osvos", "--help"]).output
+
+
+def test_flows(prefect_harness, davis_root, tmp_path):
+    from flows.eval_davis import eval_davis_flow
+    from flows.train_osvos import make_config, train_osvos_flow
+
+    info = train_osvos_flow(root=str(davis_root), out=str(tmp_path / "parent"), config="lite", max_steps=2,
+                            split="val", overrides={"batch_size": 2, "crop": 48, "device": "cpu"})
+    assert info["steps_run"] == 2 and (tmp_path / "parent" / "parent.json").is_file()
+    again = train_osvos_flow(root=str(davis_root), out=str(tmp_path / "parent"), config="lite", max_steps=2,
+                             split="val", overrides={"batch_size": 2, "crop": 48, "device": "cpu"})
+    assert again["steps_run"] == 0 and again["resumed"]  # resumed at the end: nothing left to do
+    assert make_config("paper", max_steps=10).model == "paper"
+
+    cfg = DavisEvalConfig(sequences=("good", "broken"), init_methods=("gt",), correction_methods=("grabcut",),
+                          correction_clicks=(1,), finetune_steps=10, device="cpu",
+                          osvos_parent=str(tmp_path / "parent" / "parent"))
+    out = tmp_path / "eval"
+    summary = eval_davis_flow(root=str(davis_root), out=str(out), config=cfg.to_dict())
+    assert summary["n_ok"] == 1 and summary["n_failed"] == 1
+    assert (out / "sequences" / "good.json").is_file() and (out / "per_sequence.parquet").is_file()
+    mtime = (out / "sequences" / "good.json").stat().st_mtime_ns
+    eval_davis_flow(root=str(davis_root), out=str(out), config=cfg.to_dict())  # a re-run skips "good"
+    assert (out / "sequences" / "good.json").stat().st_mtime_ns == mtime
