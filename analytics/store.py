@@ -361,7 +361,11 @@ class AnalyticsStore:
         replaces the stored one (a rerun), an identical or older one counts as unchanged.
         """
         report = LoadReport()
-        for path, kind in expand_paths(paths):
+        # a job output folder also holds masks_rle.json etc.: from folders take results.json only
+        files: list[Path | str] = []
+        for p in paths:
+            files.extend(sorted(Path(p).rglob("results.json")) if Path(p).is_dir() else [p])
+        for path, kind in expand_paths(files):
             sha = file_sha256(path)
             if self._already_loaded(sha):
                 report = report + LoadReport(files_skipped=1)
