@@ -140,6 +140,9 @@ def evaluate_sample(
     band) the loop stops: the metrics pad the remaining clicks with the last IoU.
     """
     gt = np.asarray(gt, dtype=bool)
+    if not np.any(gt & ~ignore if ignore is not None else gt):
+        # NoC is undefined without an object: the robot has nothing to click
+        raise ValueError("empty object mask (no foreground outside the ignore band): nothing to segment")
     robot = RobotUser(gt, ignore)
     method.set_image(image)
     pred = np.zeros_like(gt)

@@ -136,3 +136,12 @@ def test_outputs_written(tmp_path):
     df = pd.read_parquet(paths["per_image"])
     assert len(df) == 3 and list(df["ious"].iloc[0])[0] > 0
     assert paths["figure"].stat().st_size > 5000
+
+
+def test_empty_object_mask_is_skipped_with_reason():
+    ds = FakeDataset(n_good=2, broken=())
+    ds.samples["s1"].mask[:] = False
+    res = evaluate_interactive(ds, Painter(), max_clicks=3)
+    s = res.summary()
+    assert s["n"] == 1 and s["n_skipped"] == 1
+    assert "empty object mask" in s["skipped"][0]["reason"]
