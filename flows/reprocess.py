@@ -49,15 +49,7 @@ def reprocess_one(session_path: str, model: dict[str, Any], out: str, video_root
     from ivos_core.interactions import load_session
     from ivos_core.replay import ModelSpec, is_done, output_dir, replay_session, write_outputs
 
-    spec = ModelSpec(
-        name=model["name"],
-        interactive_checkpoint=Path(model["interactive_checkpoint"]) if model.get("interactive_checkpoint") else None,
-        osvos=model["osvos"],
-        osvos_checkpoint=Path(model["osvos_checkpoint"]) if model.get("osvos_checkpoint") else None,
-        finetune_steps=int(model["finetune_steps"]),
-        refine_steps=model.get("refine_steps"),
-        interactive=model.get("interactive", "deep"),
-    )
+    spec = ModelSpec.from_dict(model)
     s = load_session(session_path)
     if is_done(out, s.session_id, spec.version):
         return {"session": session_path, "session_id": s.session_id, "status": "skipped", "out": str(output_dir(out, s.session_id, spec.version))}

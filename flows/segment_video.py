@@ -64,15 +64,7 @@ def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots:
     from ivos_core.interactions import load_session
     from ivos_core.replay import ModelSpec, replay_session, write_outputs
 
-    spec = ModelSpec(
-        name=model["name"],
-        interactive_checkpoint=Path(model["interactive_checkpoint"]) if model.get("interactive_checkpoint") else None,
-        osvos=model["osvos"],
-        osvos_checkpoint=Path(model["osvos_checkpoint"]) if model.get("osvos_checkpoint") else None,
-        finetune_steps=int(model["finetune_steps"]),
-        refine_steps=model.get("refine_steps"),
-        interactive=model.get("interactive", "deep"),
-    )
+    spec = ModelSpec.from_dict(model)
     session = load_session(session_path)
     progress = FlowProgress(artifact_key("segment", session.session_id), f"segment-video {session.session_id}", min_interval=1.0)
     result = replay_session(session, video_roots=video_roots, spec=spec, device=device, progress=progress)

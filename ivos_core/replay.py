@@ -133,6 +133,19 @@ class ModelSpec:
             "refine_steps": self.refine_steps,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+        """The inverse of :meth:`to_dict` (flows pass specs between tasks as plain dicts)."""
+        return cls(
+            name=d["name"],
+            interactive_checkpoint=Path(d["interactive_checkpoint"]) if d.get("interactive_checkpoint") else None,
+            osvos=d["osvos"],
+            osvos_checkpoint=Path(d["osvos_checkpoint"]) if d.get("osvos_checkpoint") else None,
+            finetune_steps=int(d["finetune_steps"]),
+            refine_steps=d.get("refine_steps"),
+            interactive=d.get("interactive", "deep"),
+        )
+
 
 def _checkpoint_files(p: Path) -> list[Path]:
     if p.is_file():
