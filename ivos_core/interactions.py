@@ -195,7 +195,9 @@ class Session(_Model):
         return [f for f in self.frames if f.stage == "refinement"]
 
     def to_json(self, indent: int | None = 2) -> str:
-        return self.model_dump_json(indent=indent, by_alias=True)
+        # Unset optional fields are left out rather than written as null: the document reads back
+        # the same, and the analytics loader's SQL fast path only takes null-free documents.
+        return self.model_dump_json(indent=indent, by_alias=True, exclude_none=True)
 
 
 class SessionValidationError(ValueError):
