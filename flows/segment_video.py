@@ -16,6 +16,7 @@ Thin on purpose: the compute is :func:`ivos_core.replay.replay_session` +
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,13 @@ def check_video(uri: str, video_roots: list[str] | None) -> str:
 
 
 @task(name="replay-session", tags=["gpu"], retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient, persist_result=True)
-def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots: list[str] | None, device: str) -> str:
-    """Replay and write the outputs; returns the output folder (a path, not the masks)."""
+def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots: list[str] | None, device: str,
+                import_s: float | None = None) -> str:
+    """Replay and write the outputs; returns the output folder (a path, not the masks).
+
+    ``import_s`` (the flow's one-off import of the compute stack: torch, OpenCV, the models) goes
+    into the results' timings, so benchmarks can tell the job's own start-up from Prefect's share.
+    """
     from ivos_core.interactions import load_session
     from ivos_core.replay import ModelSpec, replay_session, write_outputs
 
@@ -68,6 +74,8 @@ def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots:
     session = load_session(session_path)
     progress = FlowProgress(artifact_key("segment", session.session_id), f"segment-video {session.session_id}", min_interval=1.0)
     result = replay_session(session, video_roots=video_roots, spec=spec, device=device, progress=progress)
+    if import_s is not None:
+        result.record.setdefault("timings", {})["import_s"] = round(import_s, 4)
     return str(write_outputs(result, out))
 
 
@@ -91,8 +99,10 @@ def segment_video_flow(
     ``osvos_parent.safetensors``, ``model.json``); the other arguments override it (e.g. tiny
     ``finetune_steps`` in CI, ``interactive="grabcut"`` for the classical baseline).
     """
-    from ivos_core.replay import is_done, output_dir, resolve_model
+    t_import = time.perf_counter()
+    from ivos_core.replay import is_done, output_dir, resolve_model  # torch, OpenCV: the job's start-up cost
 
+    import_s = time.perf_counter() - t_import
     out = out or default_out()
     meta = validate_session(session_path)
     check_video(meta["uri"], video_roots)
@@ -110,7 +120,7 @@ def segment_video_flow(
     if is_done(out, meta["session_id"], version):
         print(f"session {meta['session_id']} already done for {version}: {target} (nothing to do)")
         return {"session_id": meta["session_id"], "model_version": version, "out": str(target), "status": "skipped"}
-    path = replay_task(session_path, spec.to_dict(), out, video_roots, device)
+    path = replay_task(session_path, spec.to_dict(), out, video_roots, device, import_s)
     create_markdown_artifact(
         f"**{meta['session_id']}** with `{version}`\n\noutputs: `{path}` (masks/, sticker.apng, sticker.gif, overlay, results.json)",
         key=artifact_key("job", meta["session_id"]),

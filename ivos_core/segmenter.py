@@ -117,6 +117,27 @@ def scale_inputs(
     return out
 
 
+def crop_inputs(
+    inputs: Sequence[Click | Stroke], x0: int, y0: int, width: int, height: int
+) -> list[Click | Stroke]:
+    """Inputs in the frame of the crop at (x0, y0) of ``width`` x ``height``; what falls outside is
+    dropped (a click clipped to the crop's border would tell the network something false)."""
+
+    def inside(x: float, y: float) -> bool:
+        return 0 <= x - x0 <= width - 1 and 0 <= y - y0 <= height - 1
+
+    out: list[Click | Stroke] = []
+    for inp in inputs:
+        if isinstance(inp, Click):
+            if inside(inp.x, inp.y):
+                out.append(Click(x=inp.x - x0, y=inp.y - y0, positive=inp.positive))
+        else:
+            pts = [(x - x0, y - y0) for x, y in inp.points() if inside(x, y)]
+            if pts:
+                out.append(Stroke(points=pts, positive=inp.positive, radius=inp.radius))
+    return out
+
+
 def constraint_masks(
     inputs: Sequence[Click | Stroke], height: int, width: int, *, click_radius: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -177,6 +198,11 @@ class InteractiveSegmenter:
         amp: bf16 autocast (CUDA only; None = on for CUDA).
         channels_last: channels-last memory format (None = on: measured faster for ``lite`` on
             this CPU too, 38 vs 63 ms per 384x216 forward).
+        zoom_in: from the second input on, run the network on a crop around the current object
+            (the previous mask and the positive inputs, grown by ``zoom_expand``, at least
+            ``zoom_min_size`` px a side) resized to ``input_size``: a small network sees the
+            object's boundary at a higher resolution (the zoom-in of RITM/f-BRS). Outside the
+            crop the probability is (numerically) 0.
     """
 
     def __init__(
@@ -195,6 +221,9 @@ class InteractiveSegmenter:
         encoding_kw: dict[str, float] | None = None,
         amp: bool | None = None,
         channels_last: bool | None = None,
+        zoom_in: bool = False,
+        zoom_expand: float = 1.4,
+        zoom_min_size: int = 100,
     ) -> None:
         spec: ModelSpec | None = getattr(model, "spec", None)
         self.encoding = encoding or (spec.encoding if spec else "gaussian")
@@ -226,6 +255,11 @@ class InteractiveSegmenter:
         self.model = model.eval().to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if zoom_expand < 1.0:
+            raise ValueError(f"zoom_expand must be >= 1, got {zoom_expand}")
+        self.zoom_in = bool(zoom_in)
+        self.zoom_expand = float(zoom_expand)
+        self.zoom_min_size = int(zoom_min_size)
         self._state: _ImageState | None = None
         self.checkpoint_config: dict[str, Any] | None = None
 
@@ -253,7 +287,9 @@ class InteractiveSegmenter:
     # ---- per image ------------------------------------------------------------------------
     def set_image(self, image: np.ndarray) -> None:
         """Convert, resize, pad and normalise ``image`` once; later ``predict`` calls reuse it."""
-        rgb = to_rgb_uint8(image)
+        self._state = self._make_state(to_rgb_uint8(image))
+
+    def _make_state(self, rgb: np.ndarray) -> _ImageState:
         h, w = rgb.shape[:2]
         if self.input_size is None:
             ih, iw = h, w
@@ -267,7 +303,7 @@ class InteractiveSegmenter:
         ph, pw = -(-ih // d) * d, -(-iw // d) * d
         t = torch.zeros((3, ph, pw), dtype=torch.float32)
         t[:, :ih, :iw] = normalize_rgb(np.ascontiguousarray(small))
-        self._state = _ImageState(
+        return _ImageState(
             image=rgb, height=h, width=w, inner_h=ih, inner_w=iw, pad_h=ph, pad_w=pw, rgb=t.to(self.device)
         )
 
@@ -280,11 +316,11 @@ class InteractiveSegmenter:
         return None if self._state is None else (self._state.height, self._state.width)
 
     # ---- per click ------------------------------------------------------------------------
-    def _network_input(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> torch.Tensor:
+    def _network_input(
+        self, st: _ImageState, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None
+    ) -> torch.Tensor:
         from ivos_core.encoding import encode
 
-        st = self._state
-        assert st is not None
         scaled = scale_inputs(inputs, st.inner_w / st.width, st.inner_h / st.height, st.inner_h, st.inner_w)
         enc = encode(scaled, st.inner_h, st.inner_w, self.encoding, **self.encoding_kw)
         parts = [st.rgb]
@@ -313,7 +349,50 @@ class InteractiveSegmenter:
     def predict_logits(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None = None) -> np.ndarray:
         """The network's raw logits at the image's size, (H, W) float32 (no CRF, no clamping)."""
         st = self._require_image()
-        x = self._network_input(inputs, prev_mask)
+        box = self.zoom_box(inputs, prev_mask) if self.zoom_in else None
+        if box is None:
+            return self._forward(st, inputs, prev_mask)
+        y0, y1, x0, x1 = box
+        crop = self._make_state(np.ascontiguousarray(st.image[y0:y1, x0:x1]))
+        inside = crop_inputs(inputs, x0, y0, x1 - x0, y1 - y0)
+        pm = None if prev_mask is None else np.asarray(prev_mask)[y0:y1, x0:x1]
+        full = np.full((st.height, st.width), -30.0, np.float32)
+        full[y0:y1, x0:x1] = self._forward(crop, inside, pm)
+        return full
+
+    def zoom_box(
+        self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None
+    ) -> tuple[int, int, int, int] | None:
+        """The zoom-in crop (y0, y1, x0, x1) for this call, or None for the whole image.
+
+        None on the first input (no object yet), when the previous mask is empty, or when the
+        crop would cover most of the image anyway (no resolution to gain).
+        """
+        st = self._require_image()
+        if prev_mask is None or len(inputs) < 2:
+            return None
+        pm = np.asarray(prev_mask) > 0.5
+        if pm.shape != (st.height, st.width) or not pm.any():
+            return None
+        ys, xs = np.nonzero(pm)
+        px = [float(xs.min()), float(xs.max())]
+        py = [float(ys.min()), float(ys.max())]
+        for inp in inputs:
+            if inp.positive:
+                for x, y in inp.points():
+                    px.append(x)
+                    py.append(y)
+        cx, cy = (min(px) + max(px)) / 2.0, (min(py) + max(py)) / 2.0
+        bw = max(self.zoom_min_size, (max(px) - min(px) + 1) * self.zoom_expand)
+        bh = max(self.zoom_min_size, (max(py) - min(py) + 1) * self.zoom_expand)
+        x0, x1 = int(max(0, np.floor(cx - bw / 2))), int(min(st.width, np.ceil(cx + bw / 2)))
+        y0, y1 = int(max(0, np.floor(cy - bh / 2))), int(min(st.height, np.ceil(cy + bh / 2)))
+        if (x1 - x0) * (y1 - y0) >= 0.8 * st.width * st.height or x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        return y0, y1, x0, x1
+
+    def _forward(self, st: _ImageState, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
+        x = self._network_input(st, inputs, prev_mask)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()

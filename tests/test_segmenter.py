@@ -120,3 +120,44 @@ def test_crf_fast_mode_runs(model, rng):
     seg.set_image(img)
     pred = seg.predict([Click(x=30, y=24)])
     assert pred.prob.shape == (48, 64) and pred.prob[24, 30] == 1.0
+
+
+def test_zoom_in_crops_around_the_object(model, rng):
+    seg = InteractiveSegmenter(model, device="cpu", input_size=64, zoom_in=True, zoom_min_size=10)
+    img = rng.integers(0, 256, size=(120, 160, 3), dtype=np.uint8)
+    seg.set_image(img)
+    prev = np.zeros((120, 160), bool)
+    prev[40:60, 50:80] = True
+    first = [Click(x=65, y=50)]
+    assert seg.zoom_box(first, None) is None  # nothing to zoom on before the first mask
+    assert seg.zoom_box(first, prev) is None  # nor on the first input
+    clicks = first + [Click(x=90, y=55), Click(x=5, y=5, positive=False)]
+    y0, y1, x0, x1 = seg.zoom_box(clicks, prev)
+    # the previous mask and the positive clicks fit, grown by zoom_expand; the far negative does not
+    assert y0 <= 40 and y1 >= 60 and x0 <= 50 and x1 >= 91
+    assert (x1 - x0) >= 1.4 * (90 - 50 + 1) - 1 and x0 > 5
+    pred = seg.predict(clicks, prev_mask=prev)
+    assert pred.prob.shape == (120, 160)
+    outside = np.ones((120, 160), bool)
+    outside[y0:y1, x0:x1] = False
+    assert float(pred.prob[outside].max()) < 1e-9 and not pred.mask[outside].any()  # background outside
+    assert pred.mask[50, 65] and pred.mask[55, 90] and not pred.mask[5, 5]  # clamps still hold
+    # an object covering most of the frame: no crop, the plain prediction
+    big = np.ones((120, 160), bool)
+    assert seg.zoom_box(clicks, big) is None
+    plain = InteractiveSegmenter(model, device="cpu", input_size=64)
+    plain.set_image(img)
+    assert np.array_equal(seg.predict_logits(clicks, big), plain.predict_logits(clicks, big))
+
+
+def test_crop_inputs_translates_and_drops_what_falls_outside():
+    from ivos_core.segmenter import crop_inputs
+
+    out = crop_inputs(
+        [Click(x=15, y=25), Click(x=2, y=2, positive=False),
+         Stroke(points=[(12, 22), (40, 22), (100, 100)], positive=False, radius=2)],
+        x0=10, y0=20, width=40, height=30,
+    )
+    assert [type(o).__name__ for o in out] == ["Click", "Stroke"]
+    assert (out[0].x, out[0].y, out[0].positive) == (5, 5, True)
+    assert out[1].points() == [(2, 2), (30, 2)] and out[1].radius == 2 and not out[1].positive
