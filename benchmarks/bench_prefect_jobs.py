@@ -122,6 +122,8 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
             time.sleep(2)
         t_end = time.time()
         lat, over, over_prefect, computes, imports = [], [], [], [], []
+        phases: dict[str, list[float]] = {"engine_start_s": [], "before_replay_s": [], "replay_task_extra_s": [],
+                                          "finish_s": []}
         for r in runs:
             res = next(out.glob(f"*/{sid_of[r.parameters['session_path']]}/results.json"), None)
             compute = import_s = 0.0
@@ -129,6 +131,12 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
                 t = json.loads(res.read_text())["timings"]
                 compute = float(t.get("total_s", 0)) + float(t.get("write_s", 0))
                 import_s = float(t.get("import_s", 0))
+                if "flow_started_at" in t and "task_started_at" in t:
+                    written = (res.parent / "DONE").stat().st_mtime
+                    phases["engine_start_s"].append(t["flow_started_at"] - r.start_time.timestamp())
+                    phases["before_replay_s"].append(t["task_started_at"] - t["flow_started_at"])
+                    phases["replay_task_extra_s"].append(written - t["task_started_at"] - compute)
+                    phases["finish_s"].append(r.end_time.timestamp() - written)
             lat.append((r.start_time - r.created).total_seconds())
             over.append((r.end_time - r.start_time).total_seconds() - compute)
             over_prefect.append(over[-1] - import_s)
@@ -144,6 +152,10 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
             "job_import_mean_s": statistics.mean(imports),
             "compute_mean_s": statistics.mean(computes),
             "worker_query_s": float(env["PREFECT_WORKER_QUERY_SECONDS"]),
+            # where the overhead goes (medians): Running -> flow body; flow body -> replay task
+            # (validate-session, check-video, model resolution); the replay task minus the replay's
+            # compute; outputs written -> Completed (result persistence, artifact, final state)
+            "overhead_phases_median_s": {k: statistics.median(v) for k, v in phases.items() if v},
             "service_s_per_job": (t_end - t0) * n_workers / n_jobs,
             "makespan_s": t_end - t0, "throughput_jobs_per_min": 60.0 * n_jobs / (t_end - t0),
         }

@@ -61,12 +61,14 @@ def check_video(uri: str, video_roots: list[str] | None) -> str:
 
 @task(name="replay-session", tags=["gpu"], retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient, persist_result=True)
 def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots: list[str] | None, device: str,
-                import_s: float | None = None) -> str:
+                import_s: float | None = None, flow_started_at: float | None = None) -> str:
     """Replay and write the outputs; returns the output folder (a path, not the masks).
 
-    ``import_s`` (the flow's one-off import of the compute stack: torch, OpenCV, the models) goes
-    into the results' timings, so benchmarks can tell the job's own start-up from Prefect's share.
+    ``import_s`` (the flow's one-off import of the job's modules) and wall-clock stamps (flow body
+    start, this task's start) go into the results' timings, so benchmarks can split a run's time
+    into Prefect's start, the work before the replay, the replay, and Prefect's finish.
     """
+    task_started_at = time.time()
     from ivos_core.interactions import load_session
     from ivos_core.replay import ModelSpec, replay_session, write_outputs
 
@@ -74,8 +76,8 @@ def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots:
     session = load_session(session_path)
     progress = FlowProgress(artifact_key("segment", session.session_id), f"segment-video {session.session_id}", min_interval=1.0)
     result = replay_session(session, video_roots=video_roots, spec=spec, device=device, progress=progress)
-    if import_s is not None:
-        result.record.setdefault("timings", {})["import_s"] = round(import_s, 4)
+    stamps = {"import_s": import_s, "flow_started_at": flow_started_at, "task_started_at": task_started_at}
+    result.record.setdefault("timings", {}).update({k: round(v, 4) for k, v in stamps.items() if v is not None})
     return str(write_outputs(result, out))
 
 
@@ -99,6 +101,7 @@ def segment_video_flow(
     ``osvos_parent.safetensors``, ``model.json``); the other arguments override it (e.g. tiny
     ``finetune_steps`` in CI, ``interactive="grabcut"`` for the classical baseline).
     """
+    flow_started_at = time.time()
     t_import = time.perf_counter()
     from ivos_core.replay import is_done, output_dir, resolve_model  # torch, OpenCV: the job's start-up cost
 
@@ -120,7 +123,7 @@ def segment_video_flow(
     if is_done(out, meta["session_id"], version):
         print(f"session {meta['session_id']} already done for {version}: {target} (nothing to do)")
         return {"session_id": meta["session_id"], "model_version": version, "out": str(target), "status": "skipped"}
-    path = replay_task(session_path, spec.to_dict(), out, video_roots, device, import_s)
+    path = replay_task(session_path, spec.to_dict(), out, video_roots, device, import_s, flow_started_at)
     create_markdown_artifact(
         f"**{meta['session_id']}** with `{version}`\n\noutputs: `{path}` (masks/, sticker.apng, sticker.gif, overlay, results.json)",
         key=artifact_key("job", meta["session_id"]),
