@@ -89,7 +89,7 @@ def run(repeats: int = 5, *, paper: bool = True, train_steps: int = 5) -> dict[s
     out: dict[str, Any] = {"machine": machine(), "image": "854x480"}
     lite = build_interactive("lite").eval()
     out["lite"] = _latency(lite, image, repeats)
-    out["lite_contiguous"] = _latency(lite, image, repeats, channels_last=False)
+    out["lite_channels_last"] = _latency(lite, image, repeats, channels_last=True)
     out["lite_crf_fast"] = _latency(lite, image, repeats, crf=True, crf_mode="fast")
     out["lite"]["target_predict_s"] = 0.1
     out["lite"]["meets_target"] = out["lite"]["predict"]["median_s"] <= 0.1

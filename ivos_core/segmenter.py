@@ -196,8 +196,9 @@ class InteractiveSegmenter:
         click_radius: radius in image pixels of the clamped disk around each click.
         encoding_kw: options for :func:`ivos_core.encoding.encode` (e.g. ``sigma``), as in training.
         amp: bf16 autocast (CUDA only; None = on for CUDA).
-        channels_last: channels-last memory format (None = on: measured faster for ``lite`` on
-            this CPU too, 38 vs 63 ms per 384x216 forward).
+        channels_last: channels-last memory format (None = on CUDA only: on the idle 2-core
+            build CPU ``lite`` predicts at 854x480 in 38 ms contiguous vs 47 ms channels-last,
+            ``python -m benchmarks.run --only interactive``).
         zoom_in: from the second input on, run the network on a crop around the current object
             (the previous mask and the positive inputs, grown by ``zoom_expand``, at least
             ``zoom_min_size`` px a side) resized to ``input_size``: a small network sees the
@@ -251,7 +252,7 @@ class InteractiveSegmenter:
         self.encoding_kw = dict(encoding_kw or {})
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else (bool(amp) and cuda)
-        self.channels_last = True if channels_last is None else bool(channels_last)
+        self.channels_last = cuda if channels_last is None else bool(channels_last)
         self.model = model.eval().to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
