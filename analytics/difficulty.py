@@ -5,10 +5,12 @@ means fast motion or deformation, which the paper finds makes OSVOS fail. This m
 from a DAVIS-style ``Annotations/<res>/<sequence>/*.png`` tree into rows for the
 ``sequence_stats`` table (``kind = 'ground_truth'``).
 
-Hook for item 5: an optical-flow score (OpenCV Farnebäck, computable before segmentation) goes
-into the same table with ``kind = 'flow'`` and the ``flow_magnitude_mean`` / ``difficulty``
-columns; ``osvos_difficulty`` takes ``stats_kind`` as a parameter, so its correlation with OSVOS J
-comes from the same query.
+The difficulty estimate (item 5, :mod:`ivos_core.difficulty`) goes into the same table with
+``kind = 'flow'`` (:func:`flow_sequence_stats`): ``difficulty`` is the frames-only Farnebäck score
+(computable before any annotation), ``flow_magnitude_mean`` its mean flow, and
+``consecutive_iou_mean`` the flow's estimate of the consecutive-mask IoU (the first mask carried
+along the flow, ``flow_mask_iou``). ``osvos_difficulty`` takes ``stats_kind``, so both kinds are
+correlated with OSVOS J by the same query.
 """
 
 from __future__ import annotations
@@ -41,3 +43,17 @@ def davis_sequence_stats(annotations: Path | str, dataset: str = "davis", step: 
         rows.append({"dataset": dataset, "sequence": seq.name, "kind": "ground_truth",
                      "n_frames": len(files), "consecutive_iou_mean": consecutive_iou(masks)})
     return pd.DataFrame(rows)
+
+
+def flow_sequence_stats(table: pd.DataFrame, dataset: str = "davis") -> pd.DataFrame:
+    """Rows for ``sequence_stats`` (``kind = 'flow'``) from :func:`ivos_core.difficulty.difficulty_table`."""
+    rows = pd.DataFrame({
+        "dataset": dataset,
+        "sequence": table["sequence"].astype(str),
+        "kind": "flow",
+        "n_frames": table["n_frames"].astype("int64"),
+        "consecutive_iou_mean": pd.to_numeric(table.get("flow_mask_iou"), errors="coerce"),
+        "flow_magnitude_mean": pd.to_numeric(table["mean_flow_magnitude"], errors="coerce"),
+        "difficulty": pd.to_numeric(table["score"], errors="coerce"),
+    })
+    return rows.reset_index(drop=True)

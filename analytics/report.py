@@ -2,7 +2,8 @@
 
 Reads through a read-only connection (the store's writer may be elsewhere), runs the named queries
 and draws the paper's usage figures: Fig. 7 pattern shares, Fig. 8 / Fig. 9 iteration histograms
-with their medians, Fig. 10 consecutive-mask IoU vs OSVOS score with Pearson r (when evaluation
+with their medians, Fig. 10 consecutive-mask IoU vs OSVOS score with Pearson r and the §4.2 flow
+difficulty estimate against the same score (when evaluation
 results and sequence statistics exist), daily activity, and evaluation metric bars. The HTML
 inlines every image as base64 so it can be mailed or archived as one file; it states where the
 data came from (recorded vs simulated sessions, files loaded, records quarantined).
@@ -75,6 +76,25 @@ def _difficulty(df: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _flow_difficulty(df: pd.DataFrame, path: Path) -> Path | None:
+    """The §4.2 estimate against OSVOS: the frames-only score and the flow-carried mask IoU."""
+    if df.empty:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    panels = (("difficulty", "pearson_r_difficulty", "frames-only flow score (before annotation)"),
+              ("consecutive_iou_mean", "pearson_r", "first mask carried along the flow: IoU"))
+    for ax, (col, r_col, label) in zip(axes, panels):
+        ax.scatter(df[col], df["score"], s=18, color="#55a868")
+        for _, r in df.iterrows():
+            ax.annotate(r["sequence"], (r[col], r["score"]), fontsize=6, alpha=0.7)
+        r_val = df[r_col].iloc[0]
+        ax.set_title(f"r = {'n/a' if pd.isna(r_val) else f'{r_val:.2f}'} (n = {len(df)})", fontsize=10)
+        ax.set_xlabel(label)
+        ax.set_ylabel("OSVOS score")
+    fig.suptitle("Difficulty estimate (§4.2) vs OSVOS")
+    return _save(fig, path)
+
+
 def _activity(df: pd.DataFrame, path: Path) -> Path | None:
     if df.empty:
         return None
@@ -121,6 +141,7 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Path:
             "annotation_pattern", "first_frame_iterations", "refinement_iterations", "refine_share",
             "osvos_difficulty", "daily_activity", "model_comparison", "eval_metrics",
         )}
+        data["flow_difficulty"] = run_query(con, "osvos_difficulty", {"stats_kind": "flow"})
         provenance = con.execute(
             "select source, count(*) as n_sessions, sum(n_inputs)::bigint as n_inputs from sessions group by source "
             "order by source"
@@ -148,6 +169,8 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Path:
         ("Share of sessions refining a frame (paper: 15%)", None, data["refine_share"]),
         ("Fig. 10 — consecutive-mask IoU vs OSVOS score",
          _difficulty(data["osvos_difficulty"], out / "fig10_difficulty.png"), data["osvos_difficulty"]),
+        ("Difficulty estimate (§4.2): optical flow, computable before segmentation",
+         _flow_difficulty(data["flow_difficulty"], out / "fig10b_flow_difficulty.png"), data["flow_difficulty"]),
         ("Activity per day", _activity(data["daily_activity"], out / "activity.png"), data["daily_activity"]),
         ("Model versions (job results)", None, data["model_comparison"]),
         ("Evaluation metrics", _eval_metrics(data["eval_metrics"], out / "eval_metrics.png"), data["eval_metrics"]),

@@ -192,7 +192,7 @@ def generate_cmd(
 def davis_stats_cmd(
     annotations: Path = typer.Argument(..., help="DAVIS Annotations/480p folder"),
     db: Path = typer.Option(..., "--db"),
-    dataset: str = typer.Option("davis2017"),
+    dataset: str = typer.Option("davis2016", help="the dataset name `ivos eval davis` writes its results under"),
 ) -> None:
     """Compute ground-truth consecutive-mask IoU per sequence into sequence_stats (Fig. 10)."""
     from analytics.difficulty import davis_sequence_stats

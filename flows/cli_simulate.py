@@ -135,6 +135,9 @@ def difficulty(
     split: str = typer.Option("val", help="split list name (train, val, trainval)"),
     out: Path = typer.Option(Path("outputs/difficulty.parquet"), help="per-sequence table (.parquet or .csv)"),
     max_side: int = typer.Option(320, min=8, help="flow is computed on frames downscaled to this longer side"),
+    db: Optional[Path] = typer.Option(None, "--db", help="also store the estimate in this analytics database "
+                                      "(sequence_stats, kind 'flow') for `ivos analytics report`"),
+    dataset: str = typer.Option("davis2016", help="dataset name in the database (as `ivos eval davis` writes it)"),
 ) -> None:
     """Per-sequence flow difficulty + consecutive GT mask IoU (paper §4.2, Fig. 10)."""
     from ivos_core.difficulty import difficulty_table, score_vs_consecutive_iou
@@ -155,6 +158,13 @@ def difficulty(
     console.print(table)
     if len(df) >= 3:
         console.print(json.dumps({k: round(v, 4) for k, v in score_vs_consecutive_iou(df).items()}, indent=2))
+    if db is not None:
+        from analytics.difficulty import flow_sequence_stats
+        from analytics.store import AnalyticsStore
+
+        with AnalyticsStore(db, workers=1) as store:
+            n = store.load_sequence_stats(flow_sequence_stats(df, dataset))
+        console.print(f"{n} sequences written to {db} (sequence_stats, kind 'flow')")
 
 
 if __name__ == "__main__":  # pragma: no cover

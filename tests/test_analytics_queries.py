@@ -44,6 +44,12 @@ def db(tmp_path_factory) -> Path:
         st.load_sequence_stats(pd.DataFrame({
             "dataset": ["davis"] * 4, "sequence": ["s1", "s2", "s3", "s4"],
             "consecutive_iou_mean": [0.9, 0.8, 0.7, 0.6]}))
+        # the §4.2 estimate, as `ivos simulate difficulty --db` stores it
+        from analytics.difficulty import flow_sequence_stats
+
+        st.load_sequence_stats(flow_sequence_stats(pd.DataFrame({
+            "sequence": ["s1", "s2", "s3", "s4"], "n_frames": [5, 5, 5, 5], "score": [1.0, 2.0, 4.0, 3.0],
+            "mean_flow_magnitude": [0.01, 0.02, 0.04, 0.03], "flow_mask_iou": [0.95, 0.7, 0.75, 0.5]})))
         run = root / "run"
         run.mkdir()
         (run / "summary.json").write_text(json.dumps({"dataset": "davis", "method": "osvos", "run_id": "r1"}))
@@ -103,6 +109,11 @@ def test_osvos_difficulty_pearson(con) -> None:
     expected = pd.Series([0.9, 0.8, 0.7, 0.6]).corr(pd.Series([0.85, 0.8, 0.6, 0.55]))
     assert df["pearson_r"].iloc[0] == pytest.approx(expected)
     assert run_query(con, "osvos_difficulty", {"method": "nothing"}).empty
+    flow = run_query(con, "osvos_difficulty", {"stats_kind": "flow"})
+    j = pd.Series([0.85, 0.8, 0.6, 0.55])
+    assert flow.set_index("sequence").loc["s3", "difficulty"] == 4.0
+    assert flow["pearson_r_difficulty"].iloc[0] == pytest.approx(pd.Series([1.0, 2.0, 4.0, 3.0]).corr(j))
+    assert flow["pearson_r"].iloc[0] == pytest.approx(pd.Series([0.95, 0.7, 0.75, 0.5]).corr(j))
 
 
 def test_activity_per_user_per_utc_day(con) -> None:
@@ -167,9 +178,10 @@ def test_report_writes_figures_and_html(db: Path, tmp_path: Path) -> None:
     html = write_report(db, tmp_path / "rep")
     pngs = {p.name for p in (tmp_path / "rep").glob("*.png")}
     assert {"fig7_patterns.png", "fig8_first_frame.png", "fig9_refinement.png", "fig10_difficulty.png",
-            "activity.png"} <= pngs
+            "fig10b_flow_difficulty.png", "activity.png"} <= pngs
     text = html.read_text()
-    assert text.count("data:image/png;base64,") >= 5 and "simulated" in text and "recorded" in text
+    assert text.count("data:image/png;base64,") >= 6 and "simulated" in text and "recorded" in text
+    assert "Difficulty estimate" in text and "pearson_r_difficulty" in text
 
 
 def test_cli_load_query_sql(tmp_path: Path) -> None:

@@ -146,9 +146,17 @@ def test_cli_difficulty_writes_parquet(tmp_path):
 
     write_synthetic_video(tmp_path / "d", "v", n_frames=3, seed=0, height=60, width=80, occluder=False)
     out = tmp_path / "diff.parquet"
-    res = CliRunner().invoke(simulate_app, ["difficulty", "--davis", str(tmp_path / "d"), "--out", str(out)])
+    db = tmp_path / "a.duckdb"
+    res = CliRunner().invoke(simulate_app, ["difficulty", "--davis", str(tmp_path / "d"), "--out", str(out),
+                                            "--db", str(db)])
     assert res.exit_code == 0, res.output
     assert pd.read_parquet(out)["sequence"].tolist() == ["v"]
+    from analytics.store import connect_readonly
+
+    con = connect_readonly(db)
+    rows = con.execute("select dataset, sequence, kind, difficulty from sequence_stats").fetchall()
+    con.close()
+    assert len(rows) == 1 and rows[0][:3] == ("davis2016", "v", "flow") and rows[0][3] >= 0
 
 
 def test_real_davis_sequence(shared_data):

@@ -1,5 +1,7 @@
 -- Fig. 10: per sequence, mean IoU between consecutive masks (sequence_stats) against the OSVOS
--- score of the latest evaluation run per dataset (eval_results), with Pearson r over sequences.
+-- score of the latest evaluation run per dataset (eval_results), with Pearson r over sequences:
+-- pearson_r for consecutive_iou_mean, pearson_r_difficulty for the difficulty score (stats_kind
+-- 'flow': the Farnebäck estimate of analytics.difficulty.flow_sequence_stats).
 -- param method = "osvos"
 -- param metric = "J_mean"
 -- param stats_kind = "ground_truth"
@@ -21,7 +23,7 @@ scores as (
 
 stats as (
     select dataset, sequence, consecutive_iou_mean, difficulty from sequence_stats
-    where kind = $stats_kind and consecutive_iou_mean is not null
+    where kind = $stats_kind and (consecutive_iou_mean is not null or difficulty is not null)
 ),
 
 joined as (
@@ -38,6 +40,7 @@ final as (
         difficulty,
         score,
         corr(consecutive_iou_mean, score) over () as pearson_r,
+        corr(difficulty, score) over () as pearson_r_difficulty,
         count(*) over () as n_sequences
     from joined
 )
