@@ -9,6 +9,9 @@ included). Throughput = jobs / (last end - first submit). Ratios printed:
 two workers vs one (target near 2x) and overhead per job (target <= 2 s).
 
 Runs on its own server (free port, temporary PREFECT_HOME): ``python -m benchmarks.bench_prefect_jobs``.
+Diagnosis: ``IVOS_BENCH_LOG_LEVEL=DEBUG`` logs the workers and their flow runs to
+``<tmp>/worker-<n>-<i>.log`` (``--tmp DIR`` with ``--one-round N`` keeps them);
+``IVOS_BENCH_NO_GPU_LIMIT=1`` drops the ``gpu`` tag limit to measure its own cost.
 The jobs are tiny replays (6 frames 64x96, GrabCut clicks, 2 OSVOS-lite steps) so Prefect's share
 dominates. ``run(repeats)`` follows the benchmarks/ convention (``repeats`` is ignored: one pass).
 """
@@ -32,7 +35,7 @@ def _env(home: Path, port: int, data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         PREFECT_HOME=str(home), PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false", DO_NOT_TRACK="1", PREFECT_LOGGING_LEVEL="WARNING", IVOS_REPO=str(REPO),
+        PREFECT_UI_ENABLED="false", DO_NOT_TRACK="1", PREFECT_LOGGING_LEVEL=os.environ.get("IVOS_BENCH_LOG_LEVEL", "WARNING"), IVOS_REPO=str(REPO),
         IVOS_DATA=str(data), OMP_NUM_THREADS="1", PYTHONPATH=str(REPO),
         # workers poll for scheduled runs every 10 s by default: a queued job then waits up to 10 s
         # for nothing; deployments/README.md recommends 2 s for job queues
@@ -97,9 +100,18 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
         from flows.jobs import deploy, submit_sessions
 
         deploy(gpu_slots=n_workers, names=["segment-video"])
+        if os.environ.get("IVOS_BENCH_NO_GPU_LIMIT") == "1":  # measure the tag limit's own cost
+            async def drop_limit() -> None:
+                from prefect import get_client
+
+                async with get_client() as c:
+                    await c.delete_concurrency_limit_by_tag("gpu")
+
+            asyncio.run(drop_limit())
         for w in range(n_workers):
             procs.append(subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "ivos-gpu", "--type", "process", "--limit", "1"],
-                                          env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+                                          env=env, cwd=REPO, stdout=(tmp / f"worker-{n_workers}-{w}.log").open("w"),
+                                          stderr=subprocess.STDOUT, start_new_session=True))
         time.sleep(5)
         out = tmp / f"out-{n_workers}"
         t0 = time.time()
@@ -122,8 +134,8 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
             time.sleep(2)
         t_end = time.time()
         lat, over, over_prefect, computes, imports = [], [], [], [], []
-        phases: dict[str, list[float]] = {"engine_start_s": [], "before_replay_s": [], "replay_task_extra_s": [],
-                                          "finish_s": []}
+        phases: dict[str, list[float]] = {"engine_start_s": [], "check_tasks_s": [], "before_replay_s": [],
+                                          "replay_task_extra_s": [], "finish_s": []}
         for r in runs:
             res = next(out.glob(f"*/{sid_of[r.parameters['session_path']]}/results.json"), None)
             compute = import_s = 0.0
@@ -135,6 +147,8 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
                     written = (res.parent / "DONE").stat().st_mtime
                     phases["engine_start_s"].append(t["flow_started_at"] - r.start_time.timestamp())
                     phases["before_replay_s"].append(t["task_started_at"] - t["flow_started_at"])
+                    if "checks_done_at" in t:
+                        phases["check_tasks_s"].append(t["checks_done_at"] - t["flow_started_at"])
                     phases["replay_task_extra_s"].append(written - t["task_started_at"] - compute)
                     phases["finish_s"].append(r.end_time.timestamp() - written)
             lat.append((r.start_time - r.created).total_seconds())
@@ -152,8 +166,8 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
             "job_import_mean_s": statistics.mean(imports),
             "compute_mean_s": statistics.mean(computes),
             "worker_query_s": float(env["PREFECT_WORKER_QUERY_SECONDS"]),
-            # where the overhead goes (medians): Running -> flow body; flow body -> replay task
-            # (validate-session, check-video, model resolution); the replay task minus the replay's
+            # where the overhead goes (medians): Running -> flow body; flow body -> the two check tasks
+            # done; flow body -> replay task body (checks, model resolution, the gpu slot); the replay task minus the replay's
             # compute; outputs written -> Completed (result persistence, artifact, final state)
             "overhead_phases_median_s": {k: statistics.median(v) for k, v in phases.items() if v},
             "service_s_per_job": (t_end - t0) * n_workers / n_jobs,
