@@ -241,14 +241,17 @@ def entrypoint_exists(entrypoint: str, root: Path = REPO) -> bool:
 
 async def _ensure_pool_objects(pool: str, gpu_slots: int, heartbeat_s: int) -> None:
     from prefect import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate, WorkQueueCreate, WorkQueueUpdate
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate, WorkQueueCreate, WorkQueueUpdate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     async with get_client() as client:
+        # the pool's own limit bounds concurrent runs (= GPUs) before they start, at no per-task cost
         try:
-            await client.read_work_pool(pool)
+            wp = await client.read_work_pool(pool)
+            if wp.concurrency_limit != int(gpu_slots):
+                await client.update_work_pool(pool, WorkPoolUpdate(concurrency_limit=int(gpu_slots)))
         except ObjectNotFound:
-            await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            await client.create_work_pool(WorkPoolCreate(name=pool, type="process", concurrency_limit=int(gpu_slots)))
         existing = {q.name: q for q in await client.read_work_queues(work_pool_name=pool)}
         for name, prio in PRIORITIES.items():
             if name in existing:

@@ -7,10 +7,17 @@ Thin on purpose: the compute is :func:`ivos_core.replay.replay_session` +
   resolves inside the roots; a missing video fails the run with a message naming the uri and the
   roots, before any GPU slot is taken);
 * a finished job (``DONE`` in ``<out>/<model_version>/<session_id>/``) is skipped: no work;
-* ``replay-session`` (tag ``gpu`` for the ``gpu`` concurrency limit, ``retries=2`` for transient
-  errors, never for deterministic ones; its result - the output folder path - persists to local
-  result storage). Outputs are assembled in a temporary folder and renamed into place, so a job
-  killed half-way leaves nothing visible and its retry writes the whole folder once.
+* ``replay-session`` (``retries=2`` for transient errors, never for deterministic ones; its
+  result - the output folder path - persists to local result storage). Outputs are assembled in a
+  temporary folder and renamed into place, so a job killed half-way leaves nothing visible and its
+  retry writes the whole folder once.
+
+GPU slots: a job holds its GPU through its worker (one worker per GPU, ``--limit 1``) and the
+``ivos-gpu`` pool's concurrency limit (= GPUs, set by ``ivos deploy --gpu-slots``), both enforced
+before the run starts. The task deliberately carries no ``gpu`` tag: the tag limit's per-task
+check cost 1.9 s per job on the SQLite-backed server (a 503 from ``SQLITE_BUSY_SNAPSHOT`` and the
+client's retry; overhead per job 2.56 s with the tag, 0.65 s without, ``benchmarks/
+bench_prefect_jobs.py``). Long GPU tasks (training) keep the tag, where 2 s do not matter.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ def check_video(uri: str, video_roots: list[str] | None) -> str:
     return str(resolve_video_ref(uri, video_roots))
 
 
-@task(name="replay-session", tags=["gpu"], retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient, persist_result=True)
+@task(name="replay-session", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient, persist_result=True)
 def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots: list[str] | None, device: str,
                 import_s: float | None = None, flow_started_at: float | None = None,
                 checks_done_at: float | None = None) -> str:
