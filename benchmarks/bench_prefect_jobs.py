@@ -3,7 +3,7 @@
 For each job: submit-to-start latency (flow run created -> Running; includes queueing behind
 other jobs) and overhead = the run's wall time (Running -> finished, as the API records it) minus
 the job's own compute (the replay's ``timings.total_s`` + ``write_s`` in results.json), split into
-the job's one-off import of its compute stack (``timings.import_s``: torch, OpenCV) and Prefect's
+the flow's one-off import of its modules (``timings.import_s``) and Prefect's
 share (tasks, state changes, result persistence); service time per job = makespan x workers / jobs (what a worker spends per job, process start
 included). Throughput = jobs / (last end - first submit). Ratios printed:
 two workers vs one (target near 2x) and overhead per job (target <= 2 s).
@@ -200,8 +200,8 @@ def run(repeats: int = 1, n_jobs: int = 20) -> dict[str, Any]:
         "one_worker": one,
         "two_workers": two,
         "throughput_ratio_2_vs_1": two["throughput_jobs_per_min"] / one["throughput_jobs_per_min"],
-        "note": "overhead = Running->finished minus the replay's own compute (includes the job's one-off import of "
-                "torch/OpenCV, job_import_mean_s); prefect_overhead = overhead minus that import (Prefect's tasks, "
+        "note": "overhead = Running->finished minus the replay's own compute (includes the flow's one-off import of "
+                "ivos_core.replay, job_import_mean_s; torch loads inside the replay and counts as compute); prefect_overhead = overhead minus that import (Prefect's tasks, "
                 "state changes, result persistence); submit-to-start = created->Running: queueing behind other "
                 "jobs, the worker's poll interval and the flow-run process start (python + prefect import)",
     }
