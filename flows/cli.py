@@ -77,6 +77,31 @@ def data_prepare(
     console.print(f"[green]{res['n_samples']} samples[/green], {res['n_broken']} broken; manifest in {out}")
 
 
+@eval_app.command("compare")
+def eval_compare(
+    summaries: list[Path] = typer.Argument(..., help="summary.json files (or their folders) of `ivos eval interactive`"),
+    out: Path = typer.Option(Path("outputs/eval/compare.png"), help="the mIoU-vs-clicks figure"),
+    label: Optional[list[str]] = typer.Option(None, "--label", help="one per summary (default: its method)"),
+    title: str = typer.Option("", help="figure title"),
+) -> None:
+    """One NoC table and one mIoU-vs-clicks figure for several evaluation runs."""
+    from ivos_core.evaluation import plot_miou_curves, summary_table
+
+    docs = []
+    for p in summaries:
+        f = p / "summary.json" if p.is_dir() else p
+        if not f.is_file():
+            raise typer.BadParameter(f"{f}: no summary.json (run `ivos eval interactive` first)")
+        docs.append(json.loads(f.read_text(encoding="utf-8")))
+    if label and len(label) != len(docs):
+        raise typer.BadParameter(f"{len(label)} --label values for {len(docs)} summaries")
+    names = label or [d.get("method", f"run{i}") for i, d in enumerate(docs)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_miou_curves(dict(zip(names, docs)), out, title=title)
+    print_rows(summary_table([{**d, "method": n} for d, n in zip(docs, names)]), title="comparison")
+    console.print(f"figure: {out}")
+
+
 @eval_app.command("interactive")
 def eval_interactive(
     dataset: str = typer.Option("grabcut", help=f"one of {', '.join(DATASETS)}"),

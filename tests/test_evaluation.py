@@ -145,3 +145,22 @@ def test_empty_object_mask_is_skipped_with_reason():
     s = res.summary()
     assert s["n"] == 1 and s["n_skipped"] == 1
     assert "empty object mask" in s["skipped"][0]["reason"]
+
+
+def test_cli_compare_two_runs(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    ds = FakeDataset()
+    for name in ("a", "b"):
+        write_eval_outputs(evaluate_interactive(ds, Painter(), dataset_name="fake", max_clicks=5), tmp_path / name)
+    out = tmp_path / "cmp.png"
+    res = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b" / "summary.json"),
+                                   "--label", "first", "--label", "second", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 5000 and "first" in res.output and "second" in res.output
+    bad = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "missing"), "--out", str(out)])
+    import re
+
+    assert bad.exit_code != 0 and "no summary.json" in re.sub(r"[│╭╮╰╯─\s]+", " ", bad.output)
