@@ -24,13 +24,14 @@ def run_protocol(
     seed: int,
     out: str,
     zoom_in: bool = False,
+    flip: bool = False,
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
     from ivos_core.methods import build_method
 
     ds = open_dataset(dataset, root)
-    m = build_method(method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in)
+    m = build_method(method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip)
     progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
     result = evaluate_interactive(
         ds, m, dataset_name=dataset, max_clicks=max_clicks, limit=limit, seed=seed, progress=progress
@@ -54,11 +55,12 @@ def eval_interactive_flow(
     seed: int = 0,
     out: str = "outputs/eval",
     zoom_in: bool = False,
+    flip: bool = False,
 ) -> dict[str, Any]:
     """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
     import json
 
-    summary_path = run_protocol(dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in)
+    summary_path = run_protocol(dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip)
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(
         summary_table([summary]),

@@ -70,10 +70,11 @@ def build_method(
     checkpoint: str | Path | None = None,
     crf: bool = False,
     zoom_in: bool = False,
+    flip: bool = False,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
-    ``zoom_in`` (see :class:`~ivos_core.segmenter.InteractiveSegmenter`) apply to the networks."""
+    ``zoom_in`` / ``flip`` (see :class:`~ivos_core.segmenter.InteractiveSegmenter`) apply to the networks."""
     if name == "grabcut":
         return GrabCutMethod()
     if name == "grabcut-nobox":
@@ -86,12 +87,12 @@ def build_method(
             )
         from ivos_core.segmenter import InteractiveSegmenter
 
-        seg = InteractiveSegmenter.from_checkpoint(checkpoint, crf=crf, zoom_in=zoom_in, device=device)
+        seg = InteractiveSegmenter.from_checkpoint(checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, device=device)
         expected = "distance" if name == "ifcn" else "gaussian"
         if getattr(seg, "encoding", expected) != expected:
             raise ValueError(
                 f"checkpoint {checkpoint} was trained with {seg.encoding!r} click encoding but "
                 f"method {name!r} expects {expected!r}; pass the matching checkpoint"
             )
-        return DeepMethod(seg, name=name + ("+zoom" if zoom_in else "") + ("+crf" if crf else ""))
+        return DeepMethod(seg, name=name + ("+zoom" if zoom_in else "") + ("+flip" if flip else "") + ("+crf" if crf else ""))
     raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")

@@ -161,3 +161,21 @@ def test_crop_inputs_translates_and_drops_what_falls_outside():
     assert [type(o).__name__ for o in out] == ["Click", "Stroke"]
     assert (out[0].x, out[0].y, out[0].positive) == (5, 5, True)
     assert out[1].points() == [(2, 2), (30, 2)] and out[1].radius == 2 and not out[1].positive
+
+
+@pytest.mark.parametrize("encoding", ["gaussian", "distance"])
+def test_flip_tta_is_mirror_symmetric(rng, encoding):
+    """With flip averaging, mirroring the image and the clicks mirrors the logits exactly."""
+    torch.manual_seed(0)
+    net = build_interactive("lite", encoding=encoding).eval()
+    seg = InteractiveSegmenter(net, device="cpu", input_size=64, flip_tta=True)
+    img = rng.integers(0, 256, size=(50, 70, 3), dtype=np.uint8)  # 64x46 inside a 64x64 pad
+    clicks = [Click(x=20, y=25), Click(x=50, y=10, positive=False)]
+    seg.set_image(img)
+    lg = seg.predict_logits(clicks)
+    seg.set_image(img[:, ::-1])
+    lg_m = seg.predict_logits([Click(x=69 - c.x, y=c.y, positive=c.positive) for c in clicks])
+    np.testing.assert_allclose(lg_m[:, ::-1], lg, atol=1e-4)
+    plain = InteractiveSegmenter(net, device="cpu", input_size=64)
+    plain.set_image(img)
+    assert not np.allclose(plain.predict_logits(clicks), lg, atol=1e-4)  # it does change the output
