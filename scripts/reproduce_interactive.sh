@@ -40,3 +40,4 @@ $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/final --out runs/eval/grabcut-long
 $IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --method ours --checkpoint runs/lite-gauss-long/final --out runs/eval/davis-long
 $IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --method ours --checkpoint runs/lite-gauss-long/final --crf --out runs/eval/davis-long-crf
+$IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/final --crf --flip --out runs/eval/grabcut-long-crf-flip
