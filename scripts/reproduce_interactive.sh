@@ -27,6 +27,7 @@ IVOS=.venv/bin/ivos
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method grabcut --out runs/eval/grabcut-grabcut
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss/final --out runs/eval/grabcut-ours
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss/final --crf --out runs/eval/grabcut-ours-crf
+$IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss/final --crf --flip --out runs/eval/grabcut-ours-crf-flip
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ifcn --checkpoint runs/lite-dist/final --out runs/eval/grabcut-ifcn
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-nomask/final --out runs/eval/grabcut-ours-nomask
 $IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --method ours --checkpoint runs/lite-gauss/final --out runs/eval/davis-ours
@@ -38,6 +39,8 @@ OMP_NUM_THREADS=1 $PY -m ivos_core.training --config lite --data "$DATA" --out r
     --steps "$LONG_STEPS" --workers 0 --threads 1 --encoding gaussian --resume > runs/lite-gauss-long.log 2>&1
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/final --crf --out runs/eval/grabcut-long-crf
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/final --out runs/eval/grabcut-long
-$IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --method ours --checkpoint runs/lite-gauss-long/final --out runs/eval/davis-long
-$IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --method ours --checkpoint runs/lite-gauss-long/final --crf --out runs/eval/davis-long-crf
-$IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/final --crf --flip --out runs/eval/grabcut-long-crf-flip
+$IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/stage1 --crf --out runs/eval/grabcut-long1486-crf
+$IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/stage1 --crf --flip --out runs/eval/grabcut-long1486-crf-flip
+$IVOS eval compare runs/eval/grabcut-grabcut runs/eval/grabcut-ours-crf-flip runs/eval/grabcut-long1486-crf-flip runs/eval/grabcut-long-crf \
+    --label "GrabCut (OpenCV)" --label "ours, 600 steps + CRF + flip" --label "ours, step 1486 (stage 1) + CRF + flip" \
+    --label "ours, 2600 steps + CRF" --title "GrabCut-33, robot user" --out docs/grabcut_compare.png
