@@ -33,7 +33,8 @@ $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --
 $IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --method ours --checkpoint runs/lite-gauss/final --out runs/eval/davis-ours
 $IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --method grabcut --out runs/eval/davis-grabcut
 
-# the headline model: the Gaussian variant continued to LONG_STEPS (README: 2600, one thread)
+# the longer run: the Gaussian variant continued to LONG_STEPS (README: 2600, one thread); the
+# README row "step 1750" evaluated a copy of runs/lite-gauss-long/last taken at that step
 rm -rf runs/lite-gauss-long && cp -r runs/lite-gauss runs/lite-gauss-long
 OMP_NUM_THREADS=1 $PY -m ivos_core.training --config lite --data "$DATA" --out runs/lite-gauss-long \
     --steps "$LONG_STEPS" --workers 0 --threads 1 --encoding gaussian --resume > runs/lite-gauss-long.log 2>&1
