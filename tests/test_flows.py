@@ -66,3 +66,23 @@ def test_eval_cli_rejects_unknown_dataset(tmp_path):
 
     res = CliRunner().invoke(app, ["eval", "interactive", "--dataset", "imagenet", "--root", str(tmp_path)])
     assert res.exit_code != 0 and "unknown dataset" in res.output
+
+
+def test_deploy_sets_the_pool_concurrency_to_the_gpu_slots(prefect_harness):
+    """The job's GPU slot is the pool's limit: created with --gpu-slots, updated when it changes."""
+    import asyncio
+
+    from prefect import get_client
+
+    from flows.jobs import _ensure_pool_objects
+
+    async def limits(slots: int) -> tuple[int | None, int]:
+        await _ensure_pool_objects("ivos-gpu-test", slots, 60)
+        async with get_client() as c:
+            pool = await c.read_work_pool("ivos-gpu-test")
+            tag = await c.read_concurrency_limit_by_tag("gpu")
+        return pool.concurrency_limit, tag.concurrency_limit
+
+    assert asyncio.run(limits(1))[0] == 1
+    pool_limit, tag_limit = asyncio.run(limits(3))
+    assert pool_limit == 3 and tag_limit >= 1  # the gpu tag limit stays for training tasks
