@@ -52,7 +52,7 @@ def flow_sequence_stats(table: pd.DataFrame, dataset: str = "davis") -> pd.DataF
         "sequence": table["sequence"].astype(str),
         "kind": "flow",
         "n_frames": table["n_frames"].astype("int64"),
-        "consecutive_iou_mean": pd.to_numeric(table.get("flow_mask_iou"), errors="coerce"),
+        "consecutive_iou_mean": pd.to_numeric(table["flow_mask_iou"], errors="coerce"),
         "flow_magnitude_mean": pd.to_numeric(table["mean_flow_magnitude"], errors="coerce"),
         "difficulty": pd.to_numeric(table["score"], errors="coerce"),
     })

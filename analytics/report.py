@@ -61,13 +61,18 @@ def _patterns(df: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _labelled_scatter(ax: plt.Axes, df: pd.DataFrame, x: str, color: str) -> None:
+    """Per-sequence points of ``x`` against the OSVOS score, each named."""
+    ax.scatter(df[x], df["score"], s=18, color=color)
+    for _, r in df.iterrows():
+        ax.annotate(r["sequence"], (r[x], r["score"]), fontsize=6, alpha=0.7)
+
+
 def _difficulty(df: pd.DataFrame, path: Path) -> Path | None:
     if df.empty:
         return None
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(df["consecutive_iou_mean"], df["score"], s=18, color="#4c72b0")
-    for _, r in df.iterrows():
-        ax.annotate(r["sequence"], (r["consecutive_iou_mean"], r["score"]), fontsize=6, alpha=0.7)
+    _labelled_scatter(ax, df, "consecutive_iou_mean", "#4c72b0")
     r_val = df["pearson_r"].iloc[0]
     r_txt = "n/a" if pd.isna(r_val) else f"{r_val:.2f}"
     ax.set_xlabel("mean IoU between consecutive masks")
@@ -84,9 +89,7 @@ def _flow_difficulty(df: pd.DataFrame, path: Path) -> Path | None:
     panels = (("difficulty", "pearson_r_difficulty", "frames-only flow score (before annotation)"),
               ("consecutive_iou_mean", "pearson_r", "first mask carried along the flow: IoU"))
     for ax, (col, r_col, label) in zip(axes, panels):
-        ax.scatter(df[col], df["score"], s=18, color="#55a868")
-        for _, r in df.iterrows():
-            ax.annotate(r["sequence"], (r[col], r["score"]), fontsize=6, alpha=0.7)
+        _labelled_scatter(ax, df, col, "#55a868")
         r_val = df[r_col].iloc[0]
         ax.set_title(f"r = {'n/a' if pd.isna(r_val) else f'{r_val:.2f}'} (n = {len(df)})", fontsize=10)
         ax.set_xlabel(label)

@@ -10,8 +10,7 @@ two workers vs one (target near 2x) and overhead per job (target <= 2 s).
 
 Runs on its own server (free port, temporary PREFECT_HOME): ``python -m benchmarks.bench_prefect_jobs``.
 Diagnosis: ``IVOS_BENCH_LOG_LEVEL=DEBUG`` logs the workers and their flow runs to
-``<tmp>/worker-<n>-<i>.log`` (``--tmp DIR`` with ``--one-round N`` keeps them);
-``IVOS_BENCH_NO_GPU_LIMIT=1`` drops the ``gpu`` tag limit to measure its own cost.
+``<tmp>/worker-<n>-<i>.log`` (``--tmp DIR`` with ``--one-round N`` keeps them).
 The jobs are tiny replays (6 frames 64x96, GrabCut clicks, 2 OSVOS-lite steps) so Prefect's share
 dominates. ``run(repeats)`` follows the benchmarks/ convention (``repeats`` is ignored: one pass).
 """
@@ -100,14 +99,6 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
         from flows.jobs import deploy, submit_sessions
 
         deploy(gpu_slots=n_workers, names=["segment-video"])
-        if os.environ.get("IVOS_BENCH_NO_GPU_LIMIT") == "1":  # measure the tag limit's own cost
-            async def drop_limit() -> None:
-                from prefect import get_client
-
-                async with get_client() as c:
-                    await c.delete_concurrency_limit_by_tag("gpu")
-
-            asyncio.run(drop_limit())
         for w in range(n_workers):
             procs.append(subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "ivos-gpu", "--type", "process", "--limit", "1"],
                                           env=env, cwd=REPO, stdout=(tmp / f"worker-{n_workers}-{w}.log").open("w"),

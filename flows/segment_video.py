@@ -68,12 +68,11 @@ def check_video(uri: str, video_roots: list[str] | None) -> str:
 
 @task(name="replay-session", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient, persist_result=True)
 def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots: list[str] | None, device: str,
-                import_s: float | None = None, flow_started_at: float | None = None,
-                checks_done_at: float | None = None) -> str:
+                stamps: dict[str, float] | None = None) -> str:
     """Replay and write the outputs; returns the output folder (a path, not the masks).
 
-    ``import_s`` (the flow's one-off import of the job's modules) and wall-clock stamps (flow body
-    start, this task's start) go into the results' timings, so benchmarks can split a run's time
+    ``stamps`` (the flow's one-off import time ``import_s`` and wall-clock stamps of the flow body's
+    start and of the check tasks' end) go into the results' timings with this task's start, so benchmarks can split a run's time
     into Prefect's start, the work before the replay, the replay, and Prefect's finish.
     """
     task_started_at = time.time()
@@ -84,9 +83,8 @@ def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots:
     session = load_session(session_path)
     progress = FlowProgress(artifact_key("segment", session.session_id), f"segment-video {session.session_id}", min_interval=1.0)
     result = replay_session(session, video_roots=video_roots, spec=spec, device=device, progress=progress)
-    stamps = {"import_s": import_s, "flow_started_at": flow_started_at, "checks_done_at": checks_done_at,
-              "task_started_at": task_started_at}
-    result.record.setdefault("timings", {}).update({k: round(v, 4) for k, v in stamps.items() if v is not None})
+    stamps = {**(stamps or {}), "task_started_at": task_started_at}
+    result.record.setdefault("timings", {}).update({k: round(v, 4) for k, v in stamps.items()})
     return str(write_outputs(result, out))
 
 
@@ -133,8 +131,8 @@ def segment_video_flow(
     if is_done(out, meta["session_id"], version):
         print(f"session {meta['session_id']} already done for {version}: {target} (nothing to do)")
         return {"session_id": meta["session_id"], "model_version": version, "out": str(target), "status": "skipped"}
-    path = replay_task(session_path, spec.to_dict(), out, video_roots, device, import_s, flow_started_at,
-                       checks_done_at)
+    stamps = {"import_s": import_s, "flow_started_at": flow_started_at, "checks_done_at": checks_done_at}
+    path = replay_task(session_path, spec.to_dict(), out, video_roots, device, stamps)
     create_markdown_artifact(
         f"**{meta['session_id']}** with `{version}`\n\noutputs: `{path}` (masks/, sticker.apng, sticker.gif, overlay, results.json)",
         key=artifact_key("job", meta["session_id"]),
