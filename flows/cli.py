@@ -112,6 +112,14 @@ def eval_interactive(
     zoom_in: bool = typer.Option(False, "--zoom-in/--no-zoom-in",
                                  help="from the 2nd click, run the network on a crop around the object"),
     flip: bool = typer.Option(False, "--flip/--no-flip", help="average with the mirrored image (2x compute)"),
+    colour: float = typer.Option(0.0, "--colour", min=0.0,
+                                 help="weight of the per-image colour cue added to the network's logit (0 = off; 0.5 "
+                                      "chosen on DAVIS val frames)"),
+    keep_clicked: bool = typer.Option(False, "--keep-clicked/--all-components",
+                                      help="keep only mask components holding a positive click"),
+    davis_frames: str = typer.Option("first", help="davis only: 'first' frames of each sequence or 'all' frames"),
+    split: Optional[str] = typer.Option(None, help="davis only: split (default val for first frames, train for all)"),
+    stride: int = typer.Option(1, min=1, help="davis --davis-frames all: every stride-th frame"),
     max_clicks: int = typer.Option(20, help="click cap of the NoC protocol"),
     limit: Optional[int] = typer.Option(None, help="evaluate only the first N samples"),
     seed: int = 0,
@@ -124,6 +132,15 @@ def eval_interactive(
     from flows.eval_interactive import eval_interactive_flow
     from ivos_core.evaluation import summary_table
 
+    dataset_kw: dict = {}
+    if dataset == "davis":
+        if davis_frames not in ("first", "all"):
+            raise typer.BadParameter(f"--davis-frames must be 'first' or 'all', got {davis_frames!r}")
+        dataset_kw["frames"] = davis_frames
+        if split:
+            dataset_kw["split"] = split
+        if davis_frames == "all":
+            dataset_kw["stride"] = stride
     summary = eval_interactive_flow(
         dataset=dataset,
         root=str(root),
@@ -132,6 +149,9 @@ def eval_interactive(
         crf=crf,
         zoom_in=zoom_in,
         flip=flip,
+        colour=colour,
+        keep_clicked=keep_clicked,
+        dataset_kw=dataset_kw or None,
         max_clicks=max_clicks,
         limit=limit,
         seed=seed,

@@ -25,18 +25,25 @@ def run_protocol(
     out: str,
     zoom_in: bool = False,
     flip: bool = False,
+    colour: float = 0.0,
+    keep_clicked: bool = False,
+    dataset_kw: dict[str, Any] | None = None,
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
     from ivos_core.methods import build_method
 
-    ds = open_dataset(dataset, root)
-    m = build_method(method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip)
+    ds = open_dataset(dataset, root, **(dataset_kw or {}))
+    m = build_method(
+        method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked
+    )
     progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
     result = evaluate_interactive(
         ds, m, dataset_name=dataset, max_clicks=max_clicks, limit=limit, seed=seed, progress=progress
     )
     result.extra["root"] = str(root)
+    if dataset_kw:
+        result.extra["dataset_options"] = dict(dataset_kw)
     if checkpoint:
         result.extra["checkpoint"] = str(checkpoint)
     paths = write_eval_outputs(result, out)
@@ -56,11 +63,17 @@ def eval_interactive_flow(
     out: str = "outputs/eval",
     zoom_in: bool = False,
     flip: bool = False,
+    colour: float = 0.0,
+    keep_clicked: bool = False,
+    dataset_kw: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
     import json
 
-    summary_path = run_protocol(dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip)
+    summary_path = run_protocol(
+        dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip, colour, keep_clicked,
+        dataset_kw,
+    )
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(
         summary_table([summary]),

@@ -71,10 +71,13 @@ def build_method(
     crf: bool = False,
     zoom_in: bool = False,
     flip: bool = False,
+    colour: float = 0.0,
+    keep_clicked: bool = False,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
-    ``zoom_in`` / ``flip`` (see :class:`~ivos_core.segmenter.InteractiveSegmenter`) apply to the networks."""
+    ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
+    :class:`~ivos_core.segmenter.InteractiveSegmenter`) apply to the networks."""
     if name == "grabcut":
         return GrabCutMethod()
     if name == "grabcut-nobox":
@@ -87,12 +90,17 @@ def build_method(
             )
         from ivos_core.segmenter import InteractiveSegmenter
 
-        seg = InteractiveSegmenter.from_checkpoint(checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, device=device)
+        seg = InteractiveSegmenter.from_checkpoint(
+            checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
+            keep_clicked=keep_clicked, device=device,
+        )
         expected = "distance" if name == "ifcn" else "gaussian"
         if getattr(seg, "encoding", expected) != expected:
             raise ValueError(
                 f"checkpoint {checkpoint} was trained with {seg.encoding!r} click encoding but "
                 f"method {name!r} expects {expected!r}; pass the matching checkpoint"
             )
-        return DeepMethod(seg, name=name + ("+zoom" if zoom_in else "") + ("+flip" if flip else "") + ("+crf" if crf else ""))
+        suffix = ("+zoom" if zoom_in else "") + ("+flip" if flip else "")
+        suffix += (f"+colour{colour:g}" if colour > 0 else "") + ("+cc" if keep_clicked else "")
+        return DeepMethod(seg, name=name + suffix + ("+crf" if crf else ""))
     raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")

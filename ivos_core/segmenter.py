@@ -58,6 +58,7 @@ class _ImageState:
     pad_w: int
     rgb: torch.Tensor  # (3, pad_h, pad_w) normalised, on the device
     features: Any = None  # reserved for models with a separate image encoder
+    colour_bins: np.ndarray | None = None  # (H, W) joint RGB histogram bin per pixel (colour cue)
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -171,6 +172,10 @@ def constraint_masks(
     return fg.astype(bool), bg.astype(bool)
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).astype(np.float32)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> cuda when available, else cpu; other values as torch understands them."""
     if isinstance(device, str) and device == "auto":
@@ -207,6 +212,11 @@ class InteractiveSegmenter:
         flip_tta: average the logits of the image and its mirror image (one batch of two; about
             twice the compute per click): a standard test-time augmentation that smooths the
             boundary noise of a small network.
+        colour_weight: weight of the per-image colour model's log-odds added to the network's
+            logit before the CRF (:mod:`ivos_core.colour`; 0 = off). 0.5 was chosen on a
+            development set (DAVIS-2016 val frames); it matters most for weak networks.
+        keep_clicked: keep only the mask's connected components that hold a positive click
+            (drops far-away patches that the colour cue or the network switched on).
     """
 
     def __init__(
@@ -229,6 +239,8 @@ class InteractiveSegmenter:
         zoom_expand: float = 1.4,
         zoom_min_size: int = 100,
         flip_tta: bool = False,
+        colour_weight: float = 0.0,
+        keep_clicked: bool = False,
     ) -> None:
         spec: ModelSpec | None = getattr(model, "spec", None)
         self.encoding = encoding or (spec.encoding if spec else "gaussian")
@@ -266,6 +278,10 @@ class InteractiveSegmenter:
         self.zoom_expand = float(zoom_expand)
         self.zoom_min_size = int(zoom_min_size)
         self.flip_tta = bool(flip_tta)
+        if not (colour_weight >= 0 and np.isfinite(colour_weight)):
+            raise ValueError(f"colour_weight must be a finite number >= 0, got {colour_weight}")
+        self.colour_weight = float(colour_weight)
+        self.keep_clicked = bool(keep_clicked)
         self._state: _ImageState | None = None
         self.checkpoint_config: dict[str, Any] | None = None
 
@@ -437,16 +453,36 @@ class InteractiveSegmenter:
             if not isinstance(inp, (Click, Stroke)):
                 raise TypeError(f"expected Click or Stroke inputs, got {type(inp).__name__}")
         lg = self.predict_logits(inputs, prev_mask)
-        prob = (1.0 / (1.0 + np.exp(-np.clip(lg, -60, 60)))).astype(np.float32)
+        prob = _sigmoid(lg)
+        hard = self.hard_constraints if hard_constraints is None else hard_constraints
+        fg = bg = None
+        if hard or self.colour_weight > 0:
+            fg, bg = constraint_masks(inputs, st.height, st.width, click_radius=self.click_radius)
+        if self.colour_weight > 0:
+            from ivos_core.colour import colour_index, colour_log_odds
+
+            if st.colour_bins is None:  # once per image
+                st.colour_bins = colour_index(st.image)
+            seeds = prob.copy()  # the user's labels are the surest colour samples
+            seeds[fg], seeds[bg] = 1.0, 0.0
+            prob = _sigmoid(lg + self.colour_weight * colour_log_odds(st.colour_bins, seeds))
         if self.crf if crf is None else crf:
             from ivos_core.crf import refine
 
             prob = refine(st.image, prob, mode=self.crf_mode).astype(np.float32)
-        if self.hard_constraints if hard_constraints is None else hard_constraints:
-            fg, bg = constraint_masks(inputs, st.height, st.width, click_radius=self.click_radius)
+        if hard:
             prob[fg] = 1.0
             prob[bg] = 0.0
-        return Prediction(prob=prob, mask=prob >= self.threshold)
+        mask = prob >= self.threshold
+        if self.keep_clicked:
+            from ivos_core.colour import keep_clicked_components
+
+            points = [(c.x, c.y) for c in inputs if isinstance(c, Click) and c.positive]
+            points += [(x, y) for s in inputs if isinstance(s, Stroke) and s.positive for x, y in s.points()]
+            kept = keep_clicked_components(mask, points)
+            prob[mask & ~kept] = 0.0
+            mask = kept
+        return Prediction(prob=prob, mask=mask)
 
     def _require_image(self) -> _ImageState:
         if self._state is None:

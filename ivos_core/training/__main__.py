@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--davis-stride", type=int, default=2)
     ap.add_argument("--synthetic", type=int, default=2000, help="number of synthetic images (0: none)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--stage2-mix", default=None, metavar="NONE,PERTURBED,PREDICTED",
+                    help="stage-2 example mix: weights of no previous mask / perturbed ground truth / "
+                         "the stage-1 model's own prediction (default: the preset's)")
     ap.add_argument("--resume", action="store_true")
     a = ap.parse_args(argv)
     over: dict = {"out_dir": a.out}
@@ -37,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
                      ("threads", a.threads), ("seed", a.seed)):
         if val is not None:
             over[key] = val
+    if a.stage2_mix is not None:
+        try:
+            mix = tuple(float(v) for v in a.stage2_mix.split(","))
+        except ValueError:
+            ap.error(f"--stage2-mix expects three comma-separated numbers, got {a.stage2_mix!r}")
+        over["stage2_mix"] = mix
     if a.no_mask:
         over["use_mask"] = False
     cfg = preset(a.config, **over)
