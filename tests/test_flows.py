@@ -59,6 +59,30 @@ def test_eval_interactive_flow_writes_files_and_skips_broken(prefect_harness, sy
     assert len(rows) == 3 and rows["noc@90"].between(1, 5).all()
 
 
+def test_eval_cli_deep_method_with_colour_cue_on_davis_frames(prefect_harness, synth, tmp_path):
+    """--colour/--keep-clicked reach the segmenter, --davis-frames all/--stride pick the frames."""
+    import torch
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from ivos_core.checkpoints import save_checkpoint
+    from ivos_core.models import build_interactive
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ck", build_interactive("lite"), {"input_size": 64})
+    out = tmp_path / "e"
+    res = CliRunner().invoke(app, [
+        "eval", "interactive", "--dataset", "davis", "--root", str(synth / "davis"), "--davis-frames", "all",
+        "--split", "val", "--stride", "2", "--method", "ours", "--checkpoint", str(tmp_path / "ck"),
+        "--colour", "0.5", "--keep-clicked", "--max-clicks", "3", "--out", str(out),
+    ])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "ours+colour0.5+cc"
+    assert summary["n"] == 3  # frames 0, 2, 4 of the 6-frame clip
+    assert summary["dataset_options"] == {"frames": "all", "split": "val", "stride": 2}
+
+
 def test_eval_cli_rejects_unknown_dataset(tmp_path):
     from typer.testing import CliRunner
 
