@@ -163,6 +163,8 @@ class DavisEvalConfig:
     checkpoint: str | None = None
     ifcn_checkpoint: str | None = None
     crf: bool = False
+    colour: float = 0.0  # the colour cue's weight for the deep methods (ivos_core.colour)
+    keep_clicked: bool = False
     grabcut_box_margin: int = 10
     grabcut_iterations: int = 5
 
@@ -275,7 +277,10 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
         try:
             from ivos_core.methods import build_method
 
-            seg = build_method(name, checkpoint=path, crf=config.crf, device=config.device).segmenter
+            seg = build_method(
+                name, checkpoint=path, crf=config.crf, colour=config.colour, keep_clicked=config.keep_clicked,
+                device=config.device,
+            ).segmenter
         except (ValueError, OSError) as exc:
             models.unavailable[name] = f"{name} checkpoint {path} unusable: {exc}"
             continue
