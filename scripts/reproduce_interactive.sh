@@ -42,6 +42,20 @@ $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/final --out runs/eval/grabcut-long
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/stage1 --crf --out runs/eval/grabcut-long1486-crf
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-long/stage1 --crf --flip --out runs/eval/grabcut-long1486-crf-flip
-$IVOS eval compare runs/eval/grabcut-grabcut runs/eval/grabcut-ours-crf-flip runs/eval/grabcut-long1486-crf-flip runs/eval/grabcut-long-crf \
-    --label "GrabCut (OpenCV)" --label "ours, 600 steps + CRF + flip" --label "ours, step 1486 (stage 1) + CRF + flip" \
-    --label "ours, 2600 steps + CRF" --title "GrabCut-33, robot user" --out docs/grabcut_compare.png
+
+# stage 2 from the network's own predictions: 1000 steps from scratch (571 stage 1, 429 stage 2
+# whose previous masks are 70% the frozen stage-1 model's prediction, 30% none, no perturbed GT)
+OMP_NUM_THREADS=1 $PY -m ivos_core.training --config lite --data "$DATA" --out runs/lite-gauss-pred \
+    --steps 1000 --workers 0 --threads 1 --encoding gaussian --stage2-mix 0.3,0,0.7 --resume > runs/lite-gauss-pred.log 2>&1
+$IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint runs/lite-gauss-pred/final --crf --out runs/eval/grabcut-pred-crf
+
+# the colour cue: its weight chosen per checkpoint on the development set (DAVIS val frames),
+# then one GrabCut run each (runs/eval/grabcut-<checkpoint>-crf-colour<w>)
+scripts/select_colour_weight.sh "$DATA" runs/lite-gauss/final 0 0.5 1 2
+scripts/select_colour_weight.sh "$DATA" runs/lite-gauss-pred/final 0 0.5 1 2
+
+$IVOS eval compare runs/eval/grabcut-grabcut runs/eval/grabcut-ours-crf-flip runs/eval/grabcut-lite-gauss-final-crf-colour0.5 \
+    runs/eval/grabcut-lite-gauss-pred-final-crf-colour2 \
+    --label "GrabCut (OpenCV)" --label "ours, 600 steps + CRF + flip" --label "ours, 600 steps + colour cue + CRF" \
+    --label "ours, 1000 steps (own-prediction stage 2) + colour cue + CRF" --title "GrabCut-33, robot user" \
+    --out docs/grabcut_compare.png
