@@ -472,7 +472,10 @@ def _correct(
     if method == "ours":
         seg = models.ours
         seg.set_image(image)
-        return _robot_loop(lambda cl, cur: seg.predict(cl, prev_mask=cur).mask, gt, start, n_max, void)[0]
+        # the propagated mask's parts were never clicked: no clicked-component filter here
+        return _robot_loop(
+            lambda cl, cur: seg.predict(cl, prev_mask=cur, keep_clicked=False).mask, gt, start, n_max, void
+        )[0]
     # iFCN: a free positive click at the centre of the largest OSVOS blob, not a hard constraint;
     # the robot's clicks are (clamped after the soft prediction).
     from ivos_core.segmenter import constraint_masks
@@ -485,7 +488,7 @@ def _correct(
     radius = int(getattr(seg, "click_radius", 3))
 
     def predict(cl: list[Click], cur: np.ndarray) -> np.ndarray:
-        m = seg.predict(seeds + cl, prev_mask=cur, hard_constraints=False).mask.copy()
+        m = seg.predict(seeds + cl, prev_mask=cur, hard_constraints=False, keep_clicked=False).mask.copy()
         fg, bg = constraint_masks(cl, h, w, click_radius=radius)
         m[fg] = True
         m[bg] = False

@@ -439,13 +439,15 @@ class InteractiveSegmenter:
         *,
         hard_constraints: bool | None = None,
         crf: bool | None = None,
+        keep_clicked: bool | None = None,
     ) -> Prediction:
         """Segment the current image from ``inputs`` (all clicks/strokes so far, in order).
 
         ``prev_mask``: the previous mask (H, W) bool/float at the image's size, or None (the first
         iteration). Coordinates outside the image are clipped to its border. Returns a
-        :class:`Prediction` at the image's own size. ``hard_constraints``/``crf`` override the
-        constructor's choice for this call.
+        :class:`Prediction` at the image's own size. ``hard_constraints``/``crf``/``keep_clicked``
+        override the constructor's choice for this call (a correction of a propagated mask passes
+        ``keep_clicked=False``: parts of that mask were never clicked but are the object).
         """
         st = self._require_image()
         inputs = list(inputs)
@@ -474,7 +476,7 @@ class InteractiveSegmenter:
             prob[fg] = 1.0
             prob[bg] = 0.0
         mask = prob >= self.threshold
-        if self.keep_clicked:
+        if self.keep_clicked if keep_clicked is None else keep_clicked:
             from ivos_core.colour import keep_clicked_components
 
             points = [(c.x, c.y) for c in inputs if isinstance(c, Click) and c.positive]

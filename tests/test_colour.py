@@ -99,3 +99,15 @@ def test_colour_cue_grows_a_partial_mask_to_the_object_and_drops_stray_component
 def test_colour_weight_is_validated():
     with pytest.raises(ValueError, match="colour_weight"):
         InteractiveSegmenter(_HalfObject(), device="cpu", encoding="gaussian", colour_weight=-1.0)
+
+
+def test_keep_clicked_can_be_switched_off_per_call():
+    """Correcting a propagated mask: its unclicked parts are the object, so no component filter."""
+    img, obj = _two_colour_image()
+    img[5:25, 5:25] = (210, 40, 30)
+    seg = InteractiveSegmenter(_HalfObject(), device="cpu", input_size=None, encoding="gaussian",
+                               colour_weight=4.0, keep_clicked=True)
+    seg.set_image(img)
+    click = [Click(x=80, y=100)]
+    assert not seg.predict(click).mask[5:25, 5:25].any()
+    assert seg.predict(click, keep_clicked=False).mask[5:25, 5:25].all()
