@@ -213,8 +213,9 @@ class InteractiveSegmenter:
             twice the compute per click): a standard test-time augmentation that smooths the
             boundary noise of a small network.
         colour_weight: weight of the per-image colour model's log-odds added to the network's
-            logit before the CRF (:mod:`ivos_core.colour`; 0 = off). 0.5 was chosen on a
-            development set (DAVIS-2016 val frames); it matters most for weak networks.
+            logit before the CRF (:mod:`ivos_core.colour`; 0 = off). Choose it per checkpoint
+            on a development set (``scripts/select_colour_weight.sh``: 0.5 and 2 for the README's
+            two models); it matters most for weak networks.
         keep_clicked: keep only the mask's connected components that hold a positive click
             (drops far-away patches that the colour cue or the network switched on).
     """
