@@ -61,6 +61,8 @@ __all__ = [
 ProgressFn = Callable[[int, int, str], None]
 DONE = "DONE"
 RESULTS = "results.json"
+# InteractiveSegmenter options a model version may set (model.json "interactive_options")
+INTERACTIVE_OPTIONS = ("crf", "crf_mode", "colour_weight", "keep_clicked", "flip_tta", "threshold", "zoom_in")
 
 
 class JobError(RuntimeError):
@@ -106,6 +108,17 @@ class ModelSpec:
     finetune_steps: int = 500
     refine_steps: int | None = None  # fine-tuning steps after each refinement frame (default: half)
     interactive: str = "deep"  # "deep" (the checkpoint) or "grabcut" (the classical baseline, no weights)
+    # InteractiveSegmenter options of the deep model, e.g. {"crf": true, "colour_weight": 0.5,
+    # "keep_clicked": true} (model.json "interactive_options"); part of the version when set
+    interactive_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.interactive_options) - set(INTERACTIVE_OPTIONS)
+        if unknown:
+            raise JobError(
+                f"model {self.name!r}: unknown interactive_options {sorted(unknown)}; "
+                f"allowed: {', '.join(INTERACTIVE_OPTIONS)}"
+            )
 
     @property
     def version(self) -> str:
@@ -119,6 +132,8 @@ class ModelSpec:
                 h.update(f.name.encode())
                 h.update(_file_digest(f))
         h.update(f"{self.interactive}|{self.osvos}|{self.finetune_steps}|{self.refine_steps}".encode())
+        if self.interactive_options:  # absent options keep the versions of older outputs
+            h.update(json.dumps(self.interactive_options, sort_keys=True).encode())
         return f"{self.name}-{h.hexdigest()[:8]}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,6 +146,7 @@ class ModelSpec:
             "osvos_checkpoint": str(self.osvos_checkpoint) if self.osvos_checkpoint else None,
             "finetune_steps": self.finetune_steps,
             "refine_steps": self.refine_steps,
+            "interactive_options": dict(self.interactive_options),
         }
 
     @classmethod
@@ -144,6 +160,7 @@ class ModelSpec:
             finetune_steps=int(d["finetune_steps"]),
             refine_steps=d.get("refine_steps"),
             interactive=d.get("interactive", "deep"),
+            interactive_options=dict(d.get("interactive_options") or {}),
         )
 
 
@@ -224,6 +241,7 @@ def resolve_model(
         finetune_steps=int(finetune_steps if finetune_steps is not None else meta.get("finetune_steps", 500)),
         refine_steps=refine_steps if refine_steps is not None else meta.get("refine_steps"),
         interactive=method,
+        interactive_options=dict(meta.get("interactive_options") or {}),
     )
 
 
@@ -245,7 +263,9 @@ class DirectBackend:
             from ivos_core.segmenter import InteractiveSegmenter
 
             try:
-                segmenter = InteractiveSegmenter.from_checkpoint(spec.interactive_checkpoint, device=device)
+                segmenter = InteractiveSegmenter.from_checkpoint(
+                    spec.interactive_checkpoint, device=device, **spec.interactive_options
+                )
             except (ValueError, OSError) as exc:
                 raise JobError(f"cannot load interactive checkpoint {spec.interactive_checkpoint}: {exc}") from exc
         self.version = spec.version
@@ -334,7 +354,7 @@ def _build_interactive(spec: ModelSpec, device: str) -> Any:
     from ivos_core.segmenter import InteractiveSegmenter
 
     try:
-        return InteractiveSegmenter.from_checkpoint(spec.interactive_checkpoint, device=device)
+        return InteractiveSegmenter.from_checkpoint(spec.interactive_checkpoint, device=device, **spec.interactive_options)
     except (ValueError, OSError) as exc:
         raise JobError(f"cannot load interactive checkpoint {spec.interactive_checkpoint}: {exc}") from exc
 

@@ -127,6 +127,31 @@ def test_model_without_checkpoint_fails_clearly(tmp_path):
     assert resolve_model("gc", models_dir=tmp_path, interactive="grabcut", finetune_steps=4).version != spec.version
 
 
+def test_model_json_interactive_options_reach_the_segmenter(tmp_path):
+    """model.json's interactive_options configure the deep model and version its outputs."""
+    import torch
+
+    from ivos_core.checkpoints import save_checkpoint
+    from ivos_core.models import build_interactive
+    from ivos_core.replay import ModelSpec, _build_interactive
+
+    torch.manual_seed(0)
+    mdir = tmp_path / "m"
+    save_checkpoint(mdir / "interactive", build_interactive("lite"), {"input_size": 64})
+    plain = resolve_model("m", models_dir=tmp_path)
+    assert plain.interactive_options == {}
+    opts = {"crf": True, "colour_weight": 0.5, "keep_clicked": True}
+    (mdir / "model.json").write_text(json.dumps({"interactive_options": opts}))
+    spec = resolve_model("m", models_dir=tmp_path)
+    assert spec.interactive_options == opts and spec.version != plain.version
+    assert ModelSpec.from_dict(spec.to_dict()) == spec  # flows pass specs as dicts
+    seg = _build_interactive(spec, "cpu")
+    assert (seg.crf, seg.colour_weight, seg.keep_clicked) == (True, 0.5, True)
+    (mdir / "model.json").write_text(json.dumps({"interactive_options": {"colour": 1}}))
+    with pytest.raises(JobError, match="unknown interactive_options \\['colour'\\]"):
+        resolve_model("m", models_dir=tmp_path)
+
+
 def test_direct_backend_grabcut_osvos_lite(video, tmp_path):
     """The real parts (GrabCut clicks + OSVOS-lite fine-tuning), tiny budget: plumbing + first frame."""
     import torch
