@@ -480,8 +480,7 @@ class InteractiveSegmenter:
         if self.keep_clicked if keep_clicked is None else keep_clicked:
             from ivos_core.colour import keep_clicked_components
 
-            points = [(c.x, c.y) for c in inputs if isinstance(c, Click) and c.positive]
-            points += [(x, y) for s in inputs if isinstance(s, Stroke) and s.positive for x, y in s.points()]
+            points = [p for inp in inputs if inp.positive for p in inp.points()]
             kept = keep_clicked_components(mask, points)
             prob[mask & ~kept] = 0.0
             mask = kept

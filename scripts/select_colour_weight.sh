@@ -10,8 +10,8 @@ set -euo pipefail
 DATA=${1:?usage: $0 DATA_ROOT [CHECKPOINT] [WEIGHTS...]}
 CK=${2:-runs/lite-gauss/final}
 shift $(( $# >= 2 ? 2 : 1 ))
-WEIGHTS=("${@:-0 0.5 1 2}")
-read -r -a WEIGHTS <<< "${WEIGHTS[*]}"
+[ $# -gt 0 ] || set -- 0 0.5 1 2
+WEIGHTS=("$@")
 IVOS=.venv/bin/ivos
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 NAME=$(basename "$(dirname "$CK")")-$(basename "$CK")
