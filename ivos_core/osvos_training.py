@@ -40,10 +40,12 @@ __all__ = [
     "OSVOSTrainConfig",
     "ParentTrainResult",
     "SequenceLike",
+    "StaticImageSequence",
     "TrainProgress",
     "default_lr",
     "finetune",
     "load_parent",
+    "parent_training_sequences",
     "register_checkpoint_builder",
     "resolve_device",
     "train_parent",
@@ -343,6 +345,56 @@ class ParentTrainResult:
     @property
     def resumed(self) -> bool:
         return self.start_step > 0
+
+
+class StaticImageSequence:
+    """One annotated still image as a one-frame sequence, so object datasets (COCO_MVal train)
+    can train the parent beside DAVIS videos: the random scale, crop and flip of parent training
+    make it look like a frame of a short clip. ``sample``: anything with ``image`` / ``mask``."""
+
+    def __init__(self, dataset: Sequence[Any], index: int) -> None:
+        self.dataset, self.index = dataset, index
+        self.name = f"still/{index}"
+
+    def __len__(self) -> int:
+        return 1
+
+    def frame(self, i: int) -> np.ndarray:
+        return self.dataset[self.index].image
+
+    def mask(self, i: int) -> np.ndarray:
+        return np.asarray(self.dataset[self.index].mask, dtype=bool)
+
+
+def parent_training_sequences(
+    data_root: str | Path,
+    *,
+    holdout: Sequence[str] = (),
+    still_images: bool = True,
+    still_repeat: int = 1,
+) -> list[SequenceLike]:
+    """DAVIS-2016 train sequences (minus ``holdout``, e.g. the video development sequences) and,
+    with ``still_images``, every COCO_MVal ``train.txt`` instance as a one-frame sequence.
+
+    A still image is one frame while a DAVIS sequence has ~70: ``still_repeat`` lists each still
+    that many times so the stills get a larger share of the batches.
+    """
+    from ivos_core.data import DavisDataset
+    from ivos_core.data.coco_mval import CocoMValDataset
+    from ivos_core.data.common import DatasetError
+    from ivos_core.training.datasets import CachedSource
+
+    root = Path(data_root)
+    seqs: list[SequenceLike] = [s for s in DavisDataset(root / "DAVIS", year=2016, split="train") if s.name not in set(holdout)]
+    if still_images:
+        try:
+            coco = CachedSource(CocoMValDataset(root / "COCO_MVal", "train"), max_side=480)
+        except DatasetError:
+            coco = None
+        if coco is not None:
+            for _ in range(max(1, still_repeat)):
+                seqs.extend(StaticImageSequence(coco, i) for i in range(len(coco)))
+    return seqs
 
 
 def _frame_index(sequences: Sequence[SequenceLike]) -> list[tuple[int, int]]:

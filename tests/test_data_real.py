@@ -20,19 +20,19 @@ from ivos_core.data import (
 pytestmark = pytest.mark.realdata
 
 
-def test_grabcut_33_images_with_ignore_bands(shared_data: Path) -> None:
+def test_grabcut_50_images_with_ignore_bands(shared_data: Path) -> None:
     ds = GrabCutDataset(shared_data / "GrabCut")
-    assert len(ds) == 33
+    assert len(ds) == 50
     samples = list(ds.iter_samples())
-    assert len(samples) == 33 and ds.errors == []
+    assert len(samples) == 50 and ds.errors == []
     with_band = [s for s in samples if s.ignore is not None and s.ignore.any()]
-    assert len(with_band) == 24  # README: 9 masks have no 128 band
+    assert len(with_band) == 42  # 8 of the 50 masks have no 128 band
     for s in samples:
         assert s.image.dtype == np.uint8 and s.image.shape == (*s.mask.shape, 3)
         assert 0.01 < s.mask.mean() < 0.9
         assert not (s.mask & s.ignore).any()
     df, errors = build_manifest(ds)
-    assert len(df) == 33 and not errors and df["sha1"].is_unique
+    assert len(df) == 50 and not errors and df["sha1"].is_unique
 
 
 def test_davis_val_lists_10_sequences_and_first_frames_load(shared_data: Path) -> None:
@@ -63,3 +63,15 @@ def test_bsds_yields_regions_and_shares_no_grabcut_image(shared_data: Path) -> N
     grabcut = {p.stem for p in (shared_data / "GrabCut" / "data_GT").iterdir()}
     bsds = {p.stem for split in ("train", "val") for p in (root / "images" / split).iterdir()}
     assert not grabcut & bsds  # no leak of GrabCut evaluation images into training data
+
+
+def test_coco_mval_splits_are_disjoint_images(shared_data: Path) -> None:
+    from ivos_core.data import CocoMValDataset
+
+    train = CocoMValDataset(shared_data / "COCO_MVal", "train")
+    dev = CocoMValDataset(shared_data / "COCO_MVal", "dev")
+    assert (len(train), len(dev)) == (700, 100)
+    image_of = lambda sid: sid.rsplit("_", 1)[1]  # noqa: E731 - <category><k>_<cocoid>
+    assert not {image_of(i) for i in train.ids()} & {image_of(i) for i in dev.ids()}
+    s = dev[0]
+    assert s.image.shape[:2] == s.mask.shape and s.mask.any() and max(s.mask.shape) <= 480

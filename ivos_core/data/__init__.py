@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from ivos_core.data.berkeley import FolderDataset
 from ivos_core.data.bsds import BSDSRegions
+from ivos_core.data.coco_mval import CocoMValDataset
 from ivos_core.data.common import (
     DatasetError,
     ImageDataset,
@@ -47,16 +48,16 @@ from ivos_core.data.video import (
 )
 from ivos_core.data.voc import SBDInstances, VOCInstances
 
-DatasetName = Literal["grabcut", "berkeley", "davis", "pascal", "sbd", "bsds", "synthetic"]
+DatasetName = Literal["grabcut", "berkeley", "coco_mval", "davis", "pascal", "sbd", "bsds", "synthetic"]
 DATASET_NAMES: tuple[str, ...] = (
-    "grabcut", "berkeley", "davis", "pascal", "sbd", "bsds", "synthetic"
+    "grabcut", "berkeley", "coco_mval", "davis", "pascal", "sbd", "bsds", "synthetic"
 )
 
 
 def open_dataset(name: DatasetName, root: str | Path, **kw: Any) -> ImageDataset:
     """Open an image dataset by name; ``kw`` goes to the loader.
 
-    * ``grabcut`` -> :class:`GrabCutDataset`; ``berkeley`` / ``synthetic`` (a folder written by
+    * ``grabcut`` -> :class:`GrabCutDataset`; ``coco_mval`` -> :class:`CocoMValDataset` (``split``); ``berkeley`` / ``synthetic`` (a folder written by
       :func:`write_synthetic_images`) -> :class:`FolderDataset`;
     * ``pascal`` -> :class:`VOCInstances` (``split``, ``min_area``); ``sbd`` ->
       :class:`SBDInstances`; ``bsds`` -> :class:`BSDSRegions`;
@@ -65,6 +66,8 @@ def open_dataset(name: DatasetName, root: str | Path, **kw: Any) -> ImageDataset
     """
     if name == "grabcut":
         return GrabCutDataset(root, **kw)
+    if name == "coco_mval":
+        return CocoMValDataset(root, **kw)
     if name in ("berkeley", "synthetic"):
         return FolderDataset(root, **kw)
     if name == "pascal":
@@ -86,6 +89,7 @@ def open_dataset(name: DatasetName, root: str | Path, **kw: Any) -> ImageDataset
 __all__ = [
     "DATASET_NAMES",
     "BSDSRegions",
+    "CocoMValDataset",
     "DatasetError",
     "DavisDataset",
     "DavisFramesDataset",

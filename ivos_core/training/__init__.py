@@ -54,7 +54,15 @@ class TrainSources:
 
 #: Sampling weight per source family: DAVIS frames are real objects but come from 16 videos;
 #: BSDS regions are varied (objects and parts); synthetic images teach texture/colour edges.
-DEFAULT_WEIGHTS = {"bsds-train": 0.27, "bsds-val": 0.13, "davis2016-train": 0.4, "synthetic": 0.2}
+#: COCO_MVal train instances are whole objects of 80 categories: the closest to the paper's
+#: PASCAL/SBD objects these machines have, so they get the largest share.
+DEFAULT_WEIGHTS = {
+    "coco-mval-train": 0.4,
+    "bsds-train": 0.14,
+    "bsds-val": 0.06,
+    "davis2016-train": 0.25,
+    "synthetic": 0.15,
+}
 
 
 def default_sources(
@@ -65,7 +73,7 @@ def default_sources(
     bsds_splits: Sequence[str] = ("train", "val"),
     cache: bool = True,
 ) -> TrainSources:
-    """Training sources under ``data_root``: BSDS500 regions (train+val; the GrabCut images are not
+    """Training sources under ``data_root``: COCO_MVal train instances, BSDS500 regions (train+val; the GrabCut images are not
     in that folder), DAVIS-2016 *train* frames (every ``davis_stride``-th) and synthetic images.
 
     Never uses GrabCut or DAVIS validation. Sources whose folders are absent are left out.
@@ -85,6 +93,14 @@ def default_sources(
                 if len(ds):
                     sources.append(CachedSource(ds) if cache else ds)
                     names.append(f"bsds-{split}")
+        except DatasetError:
+            pass
+        try:
+            from ivos_core.data.coco_mval import CocoMValDataset
+
+            coco = CocoMValDataset(root / "COCO_MVal", "train")  # never dev.txt: that is for choosing
+            sources.append(CachedSource(coco) if cache else coco)
+            names.append("coco-mval-train")
         except DatasetError:
             pass
         try:

@@ -52,6 +52,7 @@ class TrainConfig:
     num_workers: int = 0
     threads: int = 2
     checkpoint_every: int = 250
+    keep_checkpoints: bool = True
     log_every: int = 10
     out_dir: str = "runs/interactive-lite"
 

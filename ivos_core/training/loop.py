@@ -6,6 +6,8 @@
   weights, optimizer state, torch RNG and the step (resume after a kill continues from here;
   batches are keyed by step, so a resumed run sees the batches an uninterrupted one would);
 * ``stage1.*`` when stage 1 ends: the frozen model whose predictions make stage-2 examples;
+* ``snapshots/stepNNNNNN.*`` beside every ``last`` when ``keep_checkpoints`` (weights + config,
+  the candidates that a selection on a development set chooses among);
 * ``final.*`` at the end (weights + config; what ``InteractiveSegmenter.from_checkpoint`` loads);
 * ``metrics.csv`` (appended every ``log_every`` steps, so it survives a kill; rows past the resumed
   step are dropped on resume) and ``metrics.parquet`` at the end. Columns: step, stage, loss,
@@ -259,6 +261,8 @@ def train(
                 window = []
             if step % config.checkpoint_every == 0 and step < stop:
                 save_last(step)
+                if config.keep_checkpoints:  # weights only: the candidates a dev set chooses among
+                    save_checkpoint(out / "snapshots" / f"step{step:06d}", model, ckpt_cfg, step=step)
             if stage == 1 and step == config.stage1_steps:
                 save_checkpoint(out / "stage1", model, {**ckpt_cfg, "stage": 1}, step=step)
     save_last(step)
