@@ -166,31 +166,31 @@ def eval_interactive(
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("outputs/demo"), help="output folder"),
-    quick: bool = typer.Option(False, help="smaller data and budgets (about 3 minutes)"),
+    quick: bool = typer.Option(False, help="smaller data and budgets"),
     davis: Optional[Path] = typer.Option(None, help="run on real DAVIS sequences from this root"),
     checkpoint: Optional[Path] = typer.Option(
-        None, help="a trained interactive model to use instead of the demo's brief training"
+        None, help="an interactive model to use instead of the shipped one (models/ivos-lite-v1)"
     ),
+    train: bool = typer.Option(False, "--train", help="train a throwaway model pair briefly instead of the shipped one"),
 ) -> None:
     """The main job end to end on data it generates itself (Prefect flow ``demo``)."""
     prefect_defaults()
     from flows.demo import demo_flow
 
     result = demo_flow(out=str(out), quick=quick, davis=str(davis) if davis else None,
-                       checkpoint=str(checkpoint) if checkpoint else None)
+                       checkpoint=str(checkpoint) if checkpoint else None, train=train)
     from ivos_core.evaluation import summary_table
 
-    print_rows(summary_table(result["summaries"]), title="demo: interactive evaluation (synthetic images)")
+    print_rows(summary_table(result["summaries"]), title="demo: interactive evaluation (generated images)")
     print_rows([{k: v for k, v in r.items() if k != "out"} for r in result.get("videos", [])],
                title="demo: segment-video jobs (J = mean IoU of the propagated masks vs ground truth)")
     for k, v in result.get("files", {}).items():
         console.print(f"[bold]{k}[/bold]: {v}")
-    if checkpoint is None:
+    if train:
         steps = result["budget"]["interactive_steps"]
         console.print(
-            f"[yellow]note[/yellow]: 'ours' here trained {steps} steps on synthetic images only, to show the "
-            "pipeline; pass --checkpoint runs/lite-gauss/final (scripts/reproduce_interactive.sh) for a real model. "
-            "Measured accuracy is in the README."
+            f"[yellow]note[/yellow]: --train: 'ours' trained {steps} steps on generated images only, to show the "
+            "training flows, not accuracy. Without --train the demo uses the shipped model."
         )
 
 

@@ -1,14 +1,16 @@
 """Prefect flow ``demo``: the main job end to end, on data it generates itself.
 
 1. generate a synthetic dataset (images + videos with ground truth) and its manifest;
-2. train the ``lite`` interactive network and a ``lite`` OSVOS parent briefly;
+2. load the shipped models (``models/ivos-lite-v1``: the interactive network, the OSVOS parent
+   and the inference settings chosen on the development sets); ``train=True`` instead trains a
+   throwaway ``lite`` pair for a minute or two, to show the training flows;
 3. evaluate NoC with the robot user, our network against the GrabCut baseline;
 4. simulate users (clickers, strokers, highlighters) annotating the videos with our network;
 5. replay those sessions as ``segment-video`` jobs (fine-tune, propagate, refine, stickers);
 6. load the logs, job results and evaluations into DuckDB and write the analytics report.
 
-It runs in Prefect's ephemeral mode (no server to start). The budgets are a demonstration of the
-pipeline, not of accuracy: the README's results come from the longer documented runs.
+It runs in Prefect's ephemeral mode (no server to start). Its data are small and generated, so
+its numbers show the pipeline working; the README's results come from the documented runs.
 """
 
 from __future__ import annotations
@@ -85,12 +87,13 @@ def simulate_users(videos_root: str, checkpoint: str, n: int, seed: int, out: st
 
 @flow(name="demo", log_prints=True)
 def demo_flow(
-    out: str = "outputs/demo", quick: bool = False, davis: str | None = None, checkpoint: str | None = None
+    out: str = "outputs/demo", quick: bool = False, davis: str | None = None, checkpoint: str | None = None,
+    train: bool = False,
 ) -> dict[str, Any]:
     """Run every stage; returns the summaries and where the outputs are.
 
-    ``checkpoint``: an interactive model trained beforehand (e.g. ``runs/lite-gauss/final`` from
-    ``scripts/reproduce_interactive.sh``) replaces the demo's own minute of training.
+    ``checkpoint``: an interactive model to use instead of the shipped one; ``train``: train a
+    throwaway model pair briefly instead (shows the training flows, not accuracy).
     """
     budget = DemoBudget.quick() if quick else DemoBudget()
     out_dir = Path(out).resolve()
@@ -104,7 +107,17 @@ def demo_flow(
     videos_root = str(Path(davis).resolve()) if davis else synth_root
 
     model_dir = out_dir / "models"
-    if checkpoint is None:
+    interactive_options: dict[str, Any] = {"crf": True}
+    osvos_parent: str | None = None
+    model_name = "demo-lite"
+    if checkpoint is None and not train:
+        from ivos_core.shipped import shipped_model
+
+        shipped = shipped_model()
+        checkpoint, model_name = str(shipped.interactive), shipped.name
+        interactive_options = dict(shipped.interactive_options) or interactive_options
+        osvos_parent = str(shipped.osvos_parent) if shipped.osvos_parent else None
+    elif checkpoint is None:
         trained = train_interactive_flow(
             config="lite", data="", out=str(model_dir / "interactive"), steps=budget.interactive_steps,
             synthetic=max(200, budget.images * 20), resume=True,
@@ -114,17 +127,24 @@ def demo_flow(
         checkpoint = trained["final_checkpoint"]
     else:
         checkpoint = str(Path(checkpoint).resolve())
-    parent = train_osvos_flow(
-        root=synth_root, out=str(model_dir / "osvos"), max_steps=budget.osvos_steps,
-        split="train", overrides={"crop": 128, "batch_size": 4, "scale_range": (0.8, 1.0)},
-    )
-    files["models"] = str(model_dir)
+    if osvos_parent is None:
+        osvos_parent = train_osvos_flow(
+            root=synth_root, out=str(model_dir / "osvos"), max_steps=budget.osvos_steps,
+            split="train", overrides={"crop": 128, "batch_size": 4, "scale_range": (0.8, 1.0)},
+        )["checkpoint"]
+        files["models"] = str(model_dir)
+    else:
+        files["models"] = str(Path(checkpoint).parent)
 
     summaries = []
-    # the dense CRF sharpens a briefly trained network's soft boundaries (README: NoC@90 18.4 -> 11.4)
-    for method, ckpt, crf in (("grabcut", None, False), ("ours", checkpoint, True)):
+    colour = float(interactive_options.get("colour_weight", 0.0))
+    keep = bool(interactive_options.get("keep_clicked", False))
+    for method, ckpt in (("grabcut", None), ("ours", checkpoint)):
         summaries.append(
-            eval_interactive_flow(dataset="synthetic", root=prep["root"], method=method, checkpoint=ckpt, crf=crf,
+            eval_interactive_flow(dataset="synthetic", root=prep["root"], method=method, checkpoint=ckpt,
+                                  crf=bool(interactive_options.get("crf", False)) and method == "ours",
+                                  colour=colour if method == "ours" else 0.0,
+                                  keep_clicked=keep and method == "ours",
                                   max_clicks=budget.max_clicks, out=str(out_dir / f"eval_{method}"))
         )
     files["interactive evaluation"] = str(out_dir / "eval_ours" / "summary.json")
@@ -136,9 +156,9 @@ def demo_flow(
     for path in sessions:
         jobs.append(
             segment_video_flow(
-                session_path=path, model="demo-lite", out=str(out_dir / "jobs"),
+                session_path=path, model=model_name, out=str(out_dir / "jobs"),
                 video_roots=[str(Path(videos_root).resolve().parent)],
-                interactive_checkpoint=checkpoint, osvos_checkpoint=parent["checkpoint"],
+                interactive_checkpoint=checkpoint, osvos_checkpoint=osvos_parent,
                 finetune_steps=budget.finetune_steps, refine_steps=max(5, budget.finetune_steps // 3), device="cpu",
             )
         )
@@ -157,6 +177,7 @@ def demo_flow(
     files["analytics db"] = str(out_dir / "ivos.duckdb")
     files["report"] = refreshed["report"]
     result = {"summaries": summaries, "videos": videos, "files": files, "budget": asdict(budget),
-              "checkpoint": checkpoint}
+              "checkpoint": checkpoint, "osvos_parent": osvos_parent, "trained": checkpoint is not None and train,
+              "interactive_options": interactive_options}
     (out_dir / "demo_summary.json").write_text(json.dumps(result, indent=2, default=str))
     return result

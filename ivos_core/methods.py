@@ -83,11 +83,15 @@ def build_method(
     if name == "grabcut-nobox":
         return GrabCutMethod(use_box=False)
     if name in ("ours", "ifcn"):
-        if checkpoint is None:
+        if checkpoint is None and name == "ifcn":
             raise ValueError(
-                f"method {name!r} needs --checkpoint PATH (a trained interactive model; "
-                "see `ivos train interactive`)"
+                "method 'ifcn' needs --checkpoint PATH (a distance-map model trained with "
+                "`ivos train interactive --encoding distance --no-mask`)"
             )
+        if checkpoint is None:  # the shipped model (its dev-chosen settings are the caller's to pass)
+            from ivos_core.shipped import shipped_model
+
+            checkpoint = shipped_model().interactive
         from ivos_core.segmenter import InteractiveSegmenter
 
         seg = InteractiveSegmenter.from_checkpoint(
