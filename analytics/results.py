@@ -38,7 +38,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from analytics.sources import file_sha256, iter_records
+from analytics.sources import iter_records
+from ivos_core.utils import file_sha256
 
 JOB_COLUMNS = [
     "session_id", "model_version", "job_id", "status", "started_at", "finished_at", "runtime_s", "device",

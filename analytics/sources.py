@@ -12,7 +12,6 @@ row of a Parquet file, and 1 for a file holding one document.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +30,6 @@ class RawRecord:
     text: str | None
     error: str | None = None
     snippet: str | None = None
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash used for incremental loads (same bytes = same file, whatever its name)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def expand_paths(paths: Sequence[Path | str], source_kind: SourceKind = "auto") -> list[tuple[Path, str]]:

@@ -47,9 +47,10 @@ from analytics.results import (
     read_job_result_records,
 )
 from analytics.prevalidate import run_fast_path
-from analytics.sources import DOCUMENT_COLUMN, RawRecord, SourceKind, expand_paths, file_sha256, iter_records
+from analytics.sources import DOCUMENT_COLUMN, RawRecord, SourceKind, expand_paths, iter_records
 from analytics.sqlfiles import read_sql, sql_files
 from analytics.validation import PARALLEL_MIN_RECORDS, Verdict, validate_batch
+from ivos_core.utils import file_sha256
 
 SNIPPET_CHARS = 300
 

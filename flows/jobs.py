@@ -135,11 +135,11 @@ def job_status(session_id: str | None = None, *, limit: int = 200) -> list[dict[
 def job_results(session_id: str, out: str | Path | None = None, *, model_version: str | None = None) -> list[dict[str, Any]]:
     """``results.json`` of every finished job of ``session_id`` under ``out`` (one per version)."""
     from flows.segment_video import default_out
-    from ivos_core.replay import _safe_name
+    from ivos_core.utils import safe_name
 
     base = Path(out or default_out())
     found = []
-    for res in sorted(base.glob(f"*/{_safe_name(session_id)}/results.json")):
+    for res in sorted(base.glob(f"*/{safe_name(session_id)}/results.json")):
         d = res.parent
         if model_version and d.parent.name != model_version:
             continue

@@ -20,9 +20,7 @@ and what was found. ``torch.load`` is never used here.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +28,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
+
+from ivos_core.utils import atomic_write, file_sha256
 
 FORMAT = "ivos-checkpoint"
 FORMAT_VERSION = 1
@@ -89,25 +89,11 @@ def _ivos_version() -> str:
         return "0+unknown"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str] | None = None) -> None:
     from safetensors.torch import save
 
     clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    _atomic_write_bytes(path, save(clean, metadata=meta))
+    atomic_write(path, save(clean, metadata=meta))
 
 
 def _read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -170,7 +156,7 @@ def save_checkpoint(
         "ivos_version": _ivos_version(),
         "step": step,
         "created_at": datetime.now(timezone.utc).isoformat(),
-        "weights_sha256": _sha256(paths.weights),
+        "weights_sha256": file_sha256(paths.weights),
         "config": {k: v for k, v in config.items() if k not in header},
     }
     if optimizer_state is not None or rng_state is not None or train_extra is not None:
@@ -194,9 +180,9 @@ def save_checkpoint(
         doc["train_state"] = {
             "optimizer": opt_json,
             "extra": dict(train_extra or {}),
-            "state_sha256": _sha256(paths.state),
+            "state_sha256": file_sha256(paths.state),
         }
-    _atomic_write_bytes(paths.config, json.dumps(doc, indent=2, default=str).encode("utf-8"))
+    atomic_write(paths.config, json.dumps(doc, indent=2, default=str).encode("utf-8"))
     return paths
 
 
@@ -243,7 +229,7 @@ def load_checkpoint(
         )
     state = _read_tensors(paths.weights, f"checkpoint {paths.base}")
     want = doc.get("weights_sha256")
-    if want and _sha256(paths.weights) != want:
+    if want and file_sha256(paths.weights) != want:
         raise CheckpointError(
             f"{paths.weights}: checksum differs from the one recorded in {paths.config.name} "
             "(file replaced or truncated after saving)"
@@ -259,7 +245,7 @@ def load_train_state(path: str | Path) -> TrainState | None:
     if not ts:
         return None
     tensors = _read_tensors(paths.state, f"training state of {paths.base}")
-    if ts.get("state_sha256") and _sha256(paths.state) != ts["state_sha256"]:
+    if ts.get("state_sha256") and file_sha256(paths.state) != ts["state_sha256"]:
         raise CheckpointError(f"{paths.state}: checksum differs from the one in {paths.config.name}")
     opt = None
     if ts.get("optimizer") is not None:

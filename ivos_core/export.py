@@ -17,14 +17,13 @@ Masks are ``(H, W)`` arrays (non-zero = object); frames are ``(H, W, 3)`` RGB ``
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
+
+from ivos_core.utils import atomic_path, atomic_write
 
 __all__ = [
     "davis_palette",
@@ -59,29 +58,6 @@ def davis_palette(n: int = 256) -> list[int]:
 
 
 _PALETTE = davis_palette()
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp_path)`` then move ``tmp_path`` onto ``path``; returns ``path``."""
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return Path(path)
 
 
 def _as_mask(mask: np.ndarray) -> np.ndarray:

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from ivos_core.utils import atomic_write
+
 SCHEMA_VERSION = "1.0"
 SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0"})
 
@@ -252,12 +254,8 @@ def load_session(path: str | Path) -> Session:
 
 
 def save_session(session: Session, path: str | Path) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(session.to_json(), encoding="utf-8")
-    tmp.replace(p)
-    return p
+    """Write ``session`` as JSON to ``path`` atomically; returns the path."""
+    return atomic_write(path, session.to_json())
 
 
 def session_json_schema() -> dict[str, Any]:

@@ -40,6 +40,7 @@ import numpy as np
 from ivos_core.interactions import Click, Session, Stroke
 from ivos_core.metrics import iou
 from ivos_core.paths import resolve_video_ref
+from ivos_core.utils import file_sha256, safe_name
 
 __all__ = [
     "FrameOut",
@@ -130,7 +131,7 @@ class ModelSpec:
                 continue
             for f in _checkpoint_files(Path(p)):
                 h.update(f.name.encode())
-                h.update(_file_digest(f))
+                h.update(bytes.fromhex(file_sha256(f)))
         h.update(f"{self.interactive}|{self.osvos}|{self.finetune_steps}|{self.refine_steps}".encode())
         if self.interactive_options:  # absent options keep the versions of older outputs
             h.update(json.dumps(self.interactive_options, sort_keys=True).encode())
@@ -171,14 +172,6 @@ def _checkpoint_files(p: Path) -> list[Path]:
         base = p
     cands = [base.with_name(base.name + s) for s in (".safetensors", ".json")] + [p]
     return sorted({c for c in cands if c.is_file()})
-
-
-def _file_digest(p: Path) -> bytes:
-    h = hashlib.sha256()
-    with p.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.digest()
 
 
 def _find_checkpoint(folder: Path, stem: str) -> Path | None:
@@ -587,16 +580,9 @@ def replay_session(
 
 
 # ----------------------------------------------------------------------------------- outputs
-def _safe_name(s: str) -> str:
-    import re
-
-    out = re.sub(r"[^A-Za-z0-9._-]", "_", s).strip(".")
-    return out[:150] or "_"
-
-
 def output_dir(out: str | Path, session_id: str, model_version: str) -> Path:
     """``<out>/<model_version>/<session_id>`` (names made filesystem-safe)."""
-    return Path(out) / _safe_name(model_version) / _safe_name(session_id)
+    return Path(out) / safe_name(model_version) / safe_name(session_id)
 
 
 def is_done(out: str | Path, session_id: str, model_version: str) -> bool:
@@ -619,7 +605,7 @@ def _clean_stale_tmp(parent: Path, session_id: str, *, max_age_s: float = 3600.0
     older than ``max_age_s`` elsewhere)."""
     removed = []
     host = socket.gethostname()
-    for d in parent.glob(f".tmp-{_safe_name(session_id)}-*"):
+    for d in parent.glob(f".tmp-{safe_name(session_id)}-*"):
         try:
             owner = json.loads((d / ".owner").read_text())
         except (OSError, ValueError):
@@ -643,7 +629,7 @@ def write_outputs(result: ReplayResult, out: str | Path, *, frames: Iterable[np.
     parent = final.parent
     parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_tmp(parent, result.session_id)
-    tmp = parent / f".tmp-{_safe_name(result.session_id)}-{uuid.uuid4().hex[:12]}"
+    tmp = parent / f".tmp-{safe_name(result.session_id)}-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     (tmp / ".owner").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     try:

@@ -1,0 +1,133 @@
+"""Small helpers shared by the whole library: one copy of each.
+
+* :func:`safe_name`: a string as one filesystem-safe path component.
+* :func:`atomic_path` / :func:`atomic_write`: write beside the target, then ``os.replace``, so a
+  reader sees the old file or the new one, never half of one.
+* :func:`file_sha256`: the content hash of a file (hex), read in 1 MiB blocks.
+* :func:`resolve_device`: ``"auto"`` / ``"cpu"`` / ``"cuda"`` / ``"cuda:N"`` -> ``torch.device``.
+* :func:`to_rgb_uint8` (lenient: floats, bools, other integers) and :func:`as_rgb_uint8` (strict:
+  uint8 only): any common image array -> ``(H, W, 3)`` C-contiguous ``uint8`` RGB.
+
+Nothing here imports torch at import time (analytics uses these helpers too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["safe_name", "atomic_path", "atomic_write", "file_sha256", "resolve_device", "to_rgb_uint8", "as_rgb_uint8"]
+
+
+def safe_name(s: str, *, max_len: int = 150) -> str:
+    """``s`` as one path component: characters outside ``[A-Za-z0-9._-]`` become ``_``, no
+    leading/trailing dots, at most ``max_len`` characters, never empty."""
+    out = re.sub(r"[^A-Za-z0-9._-]", "_", s).strip(".")
+    return out[:max_len] or "_"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically (on
+    failure the temporary file is removed and ``path`` is untouched)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write(path: str | Path, data: bytes | str | Callable[[Path], object], *, encoding: str = "utf-8") -> Path:
+    """Write ``data`` to ``path`` atomically; returns ``path``.
+
+    ``data``: bytes, text (written with ``encoding``), or a callable ``write(tmp_path)`` that
+    writes the file itself (e.g. ``lambda t: image.save(t, format="PNG")``).
+    """
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        elif isinstance(data, str):
+            tmp.write_text(data, encoding=encoding)
+        else:
+            data(tmp)
+    return Path(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex SHA-256 of a file's bytes (same bytes = same hash, whatever the file's name)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
+    """``"auto"`` -> CUDA when available else CPU; ``cpu``, ``cuda``, ``cuda:N`` or a
+    ``torch.device`` as given; anything else is a ValueError that lists the choices."""
+    import torch
+
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+    return torch.device(device)
+
+
+def _three_channels(a: np.ndarray) -> np.ndarray:
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}")
+    return a[..., :3]
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Strict: a ``uint8`` grey, RGB or RGBA (alpha dropped) image -> ``(H, W, 3)`` uint8 RGB;
+    any other dtype is a TypeError (no guessing of the value range)."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise TypeError(
+            f"image must be uint8 (0..255), got {a.dtype}; convert floats in [0, 1] with "
+            "(img * 255).round().astype(np.uint8)"
+        )
+    return np.ascontiguousarray(_three_channels(a))
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Lenient: grey / RGB / RGBA, ``uint8``, float in [0, 1] (scaled by 255; larger floats
+    clipped), bool (0/255) or another integer type (clipped to 0..255) -> ``(H, W, 3)`` uint8 RGB."""
+    a = _three_channels(np.asarray(image))
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {a.shape}")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError("image has NaN or infinite values")
+        a = np.clip(a * 255.0 if a.max(initial=0) <= 1.0 else a, 0, 255).round().astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer) and a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 (or float in [0, 1]) image, got dtype {a.dtype}")
+    return np.ascontiguousarray(a)
