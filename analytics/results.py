@@ -33,40 +33,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from analytics.sources import iter_records
+from ivos_core.jobs.record import JOB_COLUMNS, JobResult
 from ivos_core.utils import file_sha256
 
-JOB_COLUMNS = [
-    "session_id", "model_version", "job_id", "status", "started_at", "finished_at", "runtime_s", "device",
-    "n_frames", "n_iterations", "mean_iteration_s", "mask_area_mean", "consecutive_iou_mean", "final_iou",
-]
 ITEM_COLUMNS = ("sequence", "item", "image")
-
-
-class JobResult(BaseModel):
-    """One job result record (unknown extra keys are ignored: writers may add more)."""
-
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-
-    session_id: str = Field(min_length=1, max_length=200)
-    model_version: str = Field(min_length=1, max_length=200)
-    job_id: str | None = None
-    status: Literal["ok", "failed"] = "ok"
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    runtime_s: float | None = Field(default=None, ge=0)
-    device: str | None = None
-    n_frames: int | None = Field(default=None, ge=0)
-    n_iterations: int | None = Field(default=None, ge=0)
-    mean_iteration_s: float | None = Field(default=None, ge=0)
-    mask_area_mean: float | None = Field(default=None, ge=0, le=1)
-    consecutive_iou_mean: float | None = Field(default=None, ge=0, le=1)
-    final_iou: float | None = Field(default=None, ge=0, le=1)
 
 
 @dataclass(frozen=True)

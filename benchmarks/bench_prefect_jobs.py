@@ -65,7 +65,7 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
     from ivos_core.data.davis import DavisDataset
     from ivos_core.data.synthetic import write_synthetic_video
     from ivos_core.interactions import save_session
-    from ivos_core.replay import simulate_session
+    from ivos_core.jobs import robot_session as simulate_session
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -192,7 +192,7 @@ def run(repeats: int = 1, n_jobs: int = 20) -> dict[str, Any]:
         "two_workers": two,
         "throughput_ratio_2_vs_1": two["throughput_jobs_per_min"] / one["throughput_jobs_per_min"],
         "note": "overhead = Running->finished minus the replay's own compute (includes the flow's one-off import of "
-                "ivos_core.replay, job_import_mean_s; torch loads inside the replay and counts as compute); prefect_overhead = overhead minus that import (Prefect's tasks, "
+                "ivos_core.jobs, job_import_mean_s; torch loads inside the replay and counts as compute); prefect_overhead = overhead minus that import (Prefect's tasks, "
                 "state changes, result persistence); submit-to-start = created->Running: queueing behind other "
                 "jobs, the worker's poll interval and the flow-run process start (python + prefect import)",
     }

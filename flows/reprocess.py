@@ -47,9 +47,9 @@ def expand_sessions(patterns: list[str] | str) -> list[Path]:
 def reprocess_one(session_path: str, model: dict[str, Any], out: str, video_roots: list[str] | None, device: str) -> dict[str, Any]:
     """Validate + replay + write one session (raises on failure; the flow records the reason)."""
     from ivos_core.interactions import load_session
-    from ivos_core.replay import ModelSpec, is_done, output_dir, replay_session, write_outputs
+    from ivos_core.jobs import ModelVersion, is_done, output_dir, replay_session, write_outputs
 
-    spec = ModelSpec.from_dict(model)
+    spec = ModelVersion.from_dict(model)
     s = load_session(session_path)
     if is_done(out, s.session_id, spec.version):
         return {"session": session_path, "session_id": s.session_id, "status": "skipped", "out": str(output_dir(out, s.session_id, spec.version))}
@@ -80,7 +80,7 @@ def compare_outputs(dir_a: Path, dir_b: Path) -> dict[str, Any]:
 def resolve_version(out: str, name: str, models_dir: str | None = None) -> str:
     """A version folder under ``out`` (exact), else the newest ``<name>-*`` folder, else the
     version the model ``name`` resolves to now."""
-    from ivos_core.replay import resolve_model
+    from ivos_core.jobs import resolve_model
 
     base = Path(out)
     if (base / name).is_dir():
@@ -129,7 +129,7 @@ def reprocess_flow(
 ) -> dict[str, Any]:
     """Re-run every session under ``sessions`` with ``model``; returns the report (also on disk)."""
     from ivos_core.interactions import SessionValidationError, load_session
-    from ivos_core.replay import is_done, output_dir, resolve_model
+    from ivos_core.jobs import is_done, output_dir, resolve_model
 
     out = out or default_out()
     spec = resolve_model(

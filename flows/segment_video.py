@@ -1,7 +1,7 @@
 """Prefect flow ``segment-video``: replay one logged session into masks, stickers and a results record.
 
-Thin on purpose: the compute is :func:`ivos_core.replay.replay_session` +
-:func:`ivos_core.replay.write_outputs`. Tasks pass paths and small dicts, never arrays or tensors.
+Thin on purpose: the compute is :func:`ivos_core.jobs.replay_session` +
+:func:`ivos_core.jobs.write_outputs`. Tasks pass paths and small dicts, never arrays or tensors.
 
 * ``validate-session`` (no retries: a bad log stays bad) and ``check-video`` (the reference
   resolves inside the roots; a missing video fails the run with a message naming the uri and the
@@ -77,14 +77,14 @@ def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots:
     """
     task_started_at = time.time()
     from ivos_core.interactions import load_session
-    from ivos_core.replay import ModelSpec, replay_session, write_outputs
+    from ivos_core.jobs import ModelVersion, replay_session, write_outputs
 
-    spec = ModelSpec.from_dict(model)
+    spec = ModelVersion.from_dict(model)
     session = load_session(session_path)
     progress = FlowProgress(artifact_key("segment", session.session_id), f"segment-video {session.session_id}", min_interval=1.0)
     result = replay_session(session, video_roots=video_roots, spec=spec, device=device, progress=progress)
     stamps = {**(stamps or {}), "task_started_at": task_started_at}
-    result.record.setdefault("timings", {}).update({k: round(v, 4) for k, v in stamps.items()})
+    result.record.timings.update({k: round(v, 4) for k, v in stamps.items()})
     return str(write_outputs(result, out))
 
 
@@ -110,7 +110,7 @@ def segment_video_flow(
     """
     flow_started_at = time.time()
     t_import = time.perf_counter()
-    from ivos_core.replay import is_done, output_dir, resolve_model  # torch, OpenCV: the job's start-up cost
+    from ivos_core.jobs import is_done, output_dir, resolve_model  # torch, OpenCV: the job's start-up cost
 
     import_s = time.perf_counter() - t_import
     out = out or default_out()

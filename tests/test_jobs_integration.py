@@ -161,7 +161,7 @@ def test_queued_jobs_end_to_end(stack):
     from ivos_core.data.davis import DavisDataset
     from ivos_core.data.synthetic import write_synthetic_video
     from ivos_core.interactions import save_session
-    from ivos_core.replay import simulate_session
+    from ivos_core.jobs import robot_session as simulate_session
 
     base, ivos = stack["base"], stack["ivos"]
     data = base / "data"

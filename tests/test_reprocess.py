@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ivos_core.interactions import save_session
-from ivos_core.replay import simulate_session
+from ivos_core.jobs import robot_session as simulate_session
 
 
 @pytest.fixture(scope="module")

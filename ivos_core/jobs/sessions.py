@@ -1,0 +1,60 @@
+"""A session log made by the NoC robot from ground-truth masks (tests, benchmarks, demos)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Sequence
+
+import numpy as np
+
+from ivos_core.interactions import AnnotatedFrame, Interaction, Session, VideoRef
+
+__all__ = ["robot_session"]
+
+
+def _robot_frame(gt_mask: np.ndarray, idx: int, n: int, stage: str) -> AnnotatedFrame:
+    from ivos_core.simulation import RobotUser
+
+    gt = np.asarray(gt_mask, dtype=bool)
+    robot = RobotUser(gt)
+    pred = np.zeros_like(gt)
+    yy, xx = np.ogrid[: gt.shape[0], : gt.shape[1]]
+    its = []
+    for _ in range(n):
+        c = robot.next_click(pred)
+        if c is None:
+            break
+        its.append(Interaction(index=len(its), inputs=[c], duration_s=1.0))
+        disk = (yy - c.y) ** 2 + (xx - c.x) ** 2 <= (0.15 * min(gt.shape)) ** 2
+        pred = (pred | (disk & gt)) if c.positive else (pred & ~disk)
+    if not its:
+        raise ValueError(f"frame {idx}: the robot found nothing to click (empty ground truth?)")
+    return AnnotatedFrame(frame_index=idx, stage=stage, iterations=its)
+
+
+def robot_session(
+    gt_masks: Sequence[np.ndarray],
+    *,
+    uri: str,
+    session_id: str,
+    clicks_first: int = 3,
+    refine_frames: Sequence[int] = (),
+    clicks_refine: int = 1,
+    fps: float | None = 24.0,
+    user_id: str = "robot",
+) -> Session:
+    """A session log made by the NoC robot from ground-truth masks: ``clicks_first`` iterations
+    (one click each) on frame 0, then ``clicks_refine`` on each of ``refine_frames``. The robot
+    clicks against an empty prediction then against the ground truth with the previous clicks'
+    disks (a model-free stand-in for what a user saw), which is enough for tests and benches."""
+    h, w = np.asarray(gt_masks[0]).shape
+    frames = [_robot_frame(gt_masks[0], 0, clicks_first, "first_frame")]
+    frames += [_robot_frame(gt_masks[i], i, clicks_refine, "refinement") for i in refine_frames]
+    return Session(
+        session_id=session_id,
+        user_id=user_id,
+        created_at=datetime.now(timezone.utc),
+        video=VideoRef(uri=uri, width=int(w), height=int(h), n_frames=len(gt_masks), fps=fps),
+        frames=frames,
+        source="simulated",
+    )

@@ -1,0 +1,58 @@
+"""The contracts between the library's rooms: one of each.
+
+* :class:`InteractiveMethod`: anything that segments an image from clicks and strokes (the deep
+  model, iFCN, GrabCut). Everything that drives one (the NoC evaluation, the DAVIS protocols,
+  replay jobs, simulated users, the annotation app) takes this.
+* :class:`FrameSource`: a video as jobs read it (size, length, rate, RGB frames).
+* :data:`ProgressFn`: ``progress(done, total, label)`` for long loops (flows turn it into Prefect
+  progress artifacts).
+
+Shapes: images are ``(H, W, 3)`` uint8 RGB, masks ``(H, W)`` bool, coordinates pixels of the image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, Sequence, Union, runtime_checkable
+
+import numpy as np
+
+from ivos_core.interactions import Click, Stroke
+
+__all__ = ["UserInput", "InteractiveMethod", "FrameSource", "ProgressFn"]
+
+UserInput = Union[Click, Stroke]
+
+ProgressFn = Callable[[int, int, str], None]
+"""``progress(done, total, label)``: ``done`` of ``total`` units finished, ``label`` the last one."""
+
+
+@runtime_checkable
+class InteractiveMethod(Protocol):
+    """An interactive segmentation method: a cheap :meth:`predict` per click after one
+    :meth:`set_image` per image (the two-phase shape of SAM's predictor)."""
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Per-image preparation; ``image`` is ``(H, W, 3)`` uint8 RGB."""
+
+    def predict(self, inputs: Sequence[UserInput], prev_mask: np.ndarray | None) -> np.ndarray:
+        """All inputs on this image so far, oldest first, plus the previous mask (None on the
+        first iteration) -> ``(H, W)`` bool mask."""
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """What jobs need from a video: size, length, rate and RGB frames by index or in order."""
+
+    path: Path
+    width: int
+    height: int
+    n_frames: int
+    fps: float
+
+    def read(self, i: int) -> np.ndarray:
+        """Frame ``i`` as ``(H, W, 3)`` uint8 RGB."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
