@@ -96,7 +96,8 @@ def _one_round(n_jobs: int, n_workers: int, tmp: Path) -> dict[str, Any]:
                 if procs[0].poll() is not None or time.time() > deadline:
                     raise RuntimeError(f"prefect server on port {port} did not become healthy")
                 time.sleep(1)
-        from flows.jobs import deploy, submit_sessions
+        from flows.deploy import deploy
+        from flows.jobs import submit_sessions
 
         deploy(gpu_slots=n_workers, names=["segment-video"])
         for w in range(n_workers):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from flows.cli_common import console, prefect_defaults, print_rows  # noqa: F401  (shared with the sub-command modules)
 
 app = typer.Typer(help="ivos: interactive video object segmentation, batch jobs and usage analytics.", no_args_is_help=True)
 schema_app = typer.Typer(help="Print the JSON schemas of the data contracts.", no_args_is_help=True)
@@ -21,28 +20,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 
-console = Console(width=max(Console().width, 140))
-
 DATASETS = ("grabcut", "berkeley", "davis", "pascal", "sbd", "synthetic")
-
-
-def prefect_defaults() -> None:
-    """Environment defaults that make a laptop / offline Prefect pleasant; user settings win."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-def print_rows(rows: list[dict], title: str = "") -> None:
-    if not rows:
-        console.print(f"[yellow]{title}: no rows[/yellow]")
-        return
-    table = Table(title=title or None)
-    for col in rows[0]:
-        table.add_column(str(col))
-    for r in rows:
-        table.add_row(*["" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in r.values()])
-    console.print(table)
 
 
 @schema_app.command("session")

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from flows.cli_common import console
+
 analytics_app = typer.Typer(help="Usage analytics: DuckDB store of session logs and results.", no_args_is_help=True)
-console = Console()
 
 
 class Kind(str, Enum):

@@ -7,16 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+
+from flows.cli_common import console, prefect_defaults, print_rows
 
 jobs_app = typer.Typer(help="Queued segmentation jobs on the ivos-gpu work pool.", no_args_is_help=True)
-console = Console(soft_wrap=True)
-
-
-def _defaults() -> None:
-    from flows.cli import prefect_defaults
-
-    prefect_defaults()
 
 
 def _params(out: Optional[Path], roots: Optional[str], models_dir: Optional[Path], interactive: Optional[str],
@@ -52,7 +46,7 @@ def submit(
     finetune_steps: Optional[int] = typer.Option(None, help="override OSVOS fine-tuning steps"),
 ) -> None:
     """Validate each session log and enqueue the valid ones as segment-video runs."""
-    _defaults()
+    prefect_defaults()
     from flows.jobs import PRIORITIES, submit_sessions
 
     if priority not in PRIORITIES:
@@ -75,8 +69,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Submitted jobs and their state, from the Prefect API."""
-    _defaults()
-    from flows.cli import print_rows
+    prefect_defaults()
     from flows.jobs import job_status
 
     rows = job_status(session)
@@ -107,7 +100,7 @@ def results(
 @jobs_app.command("recover")
 def recover(max_attempts: int = typer.Option(3, help="give up on a run after this many attempts")) -> None:
     """Re-queue crashed jobs (worker or host died); see flows/jobs.py for the mechanism."""
-    _defaults()
+    prefect_defaults()
     from flows.jobs import recover_runs
 
     for r in recover_runs(max_attempts=max_attempts):
@@ -120,8 +113,8 @@ def deploy_cmd(
     name: Optional[list[str]] = typer.Option(None, "--name", help="deploy only these deployments"),
 ) -> None:
     """Create the ivos-gpu pool, priority queues, gpu limit and zombie automation; deploy the flows."""
-    _defaults()
-    from flows.jobs import deploy
+    prefect_defaults()
+    from flows.deploy import deploy
 
     res = deploy(prefect_file=prefect_file.resolve(), gpu_slots=gpu_slots, names=name)
     for d in res["deployed"]:
@@ -144,7 +137,7 @@ def reprocess_cmd(
     finetune_steps: Optional[int] = typer.Option(None, help="override OSVOS fine-tuning steps"),
 ) -> None:
     """Re-run stored sessions with a model (skips done ones) and write a comparison report."""
-    _defaults()
+    prefect_defaults()
     from flows.reprocess import reprocess_flow
     from ivos_core.paths import parse_roots
 

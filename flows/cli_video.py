@@ -12,7 +12,7 @@ console = Console(soft_wrap=True)
 
 
 def _defaults() -> None:
-    from flows.cli import prefect_defaults
+    from flows.cli_common import prefect_defaults
 
     prefect_defaults()
 
@@ -99,7 +99,7 @@ def eval_davis_cmd(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    from flows.cli import print_rows
+    from flows.cli_common import print_rows
     from flows.eval_davis import eval_davis_flow
 
     summary = eval_davis_flow(root=str(root), out=str(out), config=cfg.to_dict())

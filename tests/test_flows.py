@@ -98,7 +98,7 @@ def test_deploy_sets_the_pool_concurrency_to_the_gpu_slots(prefect_harness):
 
     from prefect import get_client
 
-    from flows.jobs import _ensure_pool_objects
+    from flows.deploy import _ensure_pool_objects
 
     async def limits(slots: int) -> tuple[int | None, int]:
         await _ensure_pool_objects("ivos-gpu-test", slots, 60)

@@ -1,0 +1,151 @@
+"""Deployment administration: apply ``deployments/prefect.yaml`` to a Prefect server.
+
+:func:`deploy` creates the work pool (its concurrency limit = GPUs), the priority queues, the
+``gpu`` tag limit and the zombie automation (runs without a heartbeat for three intervals are marked
+``Crashed``, so :func:`flows.jobs.recover_runs` can requeue them), then runs ``prefect deploy
+--name`` for each deployment whose flow (:func:`flow_of`) exists in this checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from flows.jobs import POOL, PRIORITIES
+
+REPO = Path(__file__).resolve().parents[1]
+PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
+ZOMBIE_AUTOMATION = "ivos: crash zombie flow runs"
+
+
+def _prefect(*args: str, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "prefect", *args]
+    env = dict(os.environ)
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    env.setdefault("IVOS_REPO", str(REPO))  # prefect.yaml's pull step: workers run from this checkout
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"`prefect {' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def deployments_in(prefect_file: Path = PREFECT_FILE) -> list[dict[str, Any]]:
+    import yaml
+
+    doc = yaml.safe_load(prefect_file.read_text())
+    return list(doc.get("deployments", []))
+
+
+def flow_of(entrypoint: str) -> Any | None:
+    """``flows/x.py:fn`` -> the Prefect flow object ``flows.x.fn``; None when the module or the
+    flow is not there (a deployment whose code is not in this checkout is skipped, not fatal)."""
+    import importlib
+
+    from prefect import Flow
+
+    path, _, fn = entrypoint.partition(":")
+    module = path.removesuffix(".py").replace("/", ".")
+    try:
+        obj = getattr(importlib.import_module(module), fn, None)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module.startswith(exc.name):  # a dependency missing inside it: a real error
+            raise
+        return None
+    return obj if isinstance(obj, Flow) else None
+
+
+async def _ensure_pool_objects(pool: str, gpu_slots: int, heartbeat_s: int) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate, WorkQueueCreate, WorkQueueUpdate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    async with get_client() as client:
+        # the pool's own limit bounds concurrent runs (= GPUs) before they start, at no per-task cost
+        try:
+            wp = await client.read_work_pool(pool)
+            if wp.concurrency_limit != int(gpu_slots):
+                await client.update_work_pool(pool, WorkPoolUpdate(concurrency_limit=int(gpu_slots)))
+        except ObjectNotFound:
+            await client.create_work_pool(WorkPoolCreate(name=pool, type="process", concurrency_limit=int(gpu_slots)))
+        existing = {q.name: q for q in await client.read_work_queues(work_pool_name=pool)}
+        for name, prio in PRIORITIES.items():
+            if name in existing:
+                await client.update_work_queue(existing[name].id, priority=prio)
+            else:
+                try:
+                    await client.create_work_queue(name=name, work_pool_name=pool, priority=prio)
+                except ObjectAlreadyExists:
+                    pass
+        # the pool's "default" queue gets the lowest priority so named queues win
+        if "default" in existing:
+            await client.update_work_queue(existing["default"].id, priority=max(PRIORITIES.values()) + 5)
+        try:
+            await client.create_concurrency_limit(tag="gpu", concurrency_limit=int(gpu_slots))
+        except ObjectAlreadyExists:
+            pass
+    await _ensure_zombie_automation(heartbeat_s)
+
+
+async def _ensure_zombie_automation(heartbeat_s: int) -> None:
+    """Prefect's documented zombie detector: no heartbeat for ~3 intervals -> Crashed."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    try:
+        existing = await Automation.aread(name=ZOMBIE_AUTOMATION)
+    except Exception:  # noqa: BLE001 - not found
+        existing = None
+    if existing:
+        return
+    await Automation(
+        name=ZOMBIE_AUTOMATION,
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=3 * heartbeat_s),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=f"no heartbeat for {3 * heartbeat_s} s: marked Crashed")],
+    ).acreate()
+
+
+def deploy(
+    *,
+    prefect_file: Path = PREFECT_FILE,
+    pool: str = POOL,
+    gpu_slots: int = 1,
+    heartbeat_s: int = 60,
+    names: Sequence[str] | None = None,
+) -> dict[str, list[str]]:
+    """Apply ``prefect_file``; returns ``{"deployed": [...], "skipped": ["name (why)", ...]}``."""
+    asyncio.run(_ensure_pool_objects(pool, gpu_slots, heartbeat_s))
+    deployed, skipped = [], []
+    for d in deployments_in(prefect_file):
+        name = d["name"]
+        if names and name not in names:
+            continue
+        if flow_of(d["entrypoint"]) is None:
+            skipped.append(f"{name} (entrypoint {d['entrypoint']} not found)")
+            continue
+        _prefect("--no-prompt", "deploy", "--prefect-file", str(prefect_file), "--name", name)
+        deployed.append(name)
+    return {"deployed": deployed, "skipped": skipped}
