@@ -85,17 +85,11 @@ def run_fast_path(con: "duckdb.DuckDBPyConnection") -> int:
     from analytics.sqlfiles import read_sql
 
     con.execute(read_sql("load/prevalidate.sql"))
-    structures = [r[0] for r in con.execute("select distinct structure from _checked where values_ok").fetchall()]
+    structures = [r[0] for r in con.execute(read_sql("load/fast_structures.sql")).fetchall()]
     good = pa.table({"structure": pa.array(fitting_structures(structures), pa.string())})
     con.register("_good_structures", good)
     try:
-        con.execute(
-            """
-            create or replace temp table _fast as
-            select c.position from _checked as c semi join _good_structures as g using (structure)
-            where c.values_ok
-            """
-        )
+        con.execute(read_sql("load/fast_accepted.sql"))
     finally:
         con.unregister("_good_structures")
     return int(con.execute("select count(*) from _fast").fetchall()[0][0])

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analytics.queries import run_query  # noqa: E402
+from analytics.sqlfiles import read_sql  # noqa: E402
 from analytics.store import connect_readonly  # noqa: E402
 
 
@@ -145,19 +146,8 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Path:
             "osvos_difficulty", "daily_activity", "model_comparison", "eval_metrics",
         )}
         data["flow_difficulty"] = run_query(con, "osvos_difficulty", {"stats_kind": "flow"})
-        provenance = con.execute(
-            "select source, count(*) as n_sessions, sum(n_inputs)::bigint as n_inputs from sessions group by source "
-            "order by source"
-        ).df()
-        files = con.execute(
-            "select record_kind, count(*) as n_files, sum(n_loaded)::bigint as loaded, "
-            "sum(n_unchanged)::bigint as unchanged, sum(n_quarantined)::bigint as quarantined "
-            "from loaded_files group by record_kind order by record_kind"
-        ).df()
-        reasons = con.execute(
-            "select record_kind, split_part(reason, ':', 1) as reason, count(*) as n from quarantine "
-            "group by all order by n desc limit 20"
-        ).df()
+        provenance, files, reasons = (con.execute(read_sql(f"report/{name}.sql")).df()
+                                      for name in ("provenance", "loaded_files", "quarantine_reasons"))
     finally:
         con.close()
     figs: list[tuple[str, Path | None, pd.DataFrame]] = [

@@ -197,12 +197,7 @@ class AnalyticsStore:
             cols = self.con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
             if {c[0]: c[1] for c in cols}.get(DOCUMENT_COLUMN) != "VARCHAR":
                 return None
-            self.con.execute(
-                f"create or replace temp table _raw_all as "
-                f"select (file_row_number + 1)::bigint as position, {DOCUMENT_COLUMN}::varchar as document "
-                f"from read_parquet(?, file_row_number = true)",
-                [str(path)],
-            )
+            self.con.execute(read_sql("load/raw_from_parquet.sql"), {"path": str(path)})
         except duckdb.Error:
             self.con.execute("drop table if exists _raw_all")
             return None
@@ -241,9 +236,7 @@ class AnalyticsStore:
         con = self.con
         loaded_at = loaded_at or _now()
         self.validated_fast += run_fast_path(con)
-        slow = con.sql(
-            "select position, document from _checked anti join _fast using (position) order by position"
-        ).to_arrow_table()
+        slow = con.sql(read_sql("load/slow_path_docs.sql")).to_arrow_table()
         self.validated_by_model += slow.num_rows
         items = list(zip(slow.column("position").to_pylist(), slow.column("document").to_pylist()))
         del slow
@@ -264,10 +257,7 @@ class AnalyticsStore:
         })
         con.register("_slow_ok", slow_ok)
         try:
-            con.execute(
-                "create or replace temp table _slow_docs as "
-                "select position, session_id, created_at, document, session_doc(canonical) as doc from _slow_ok"
-            )
+            con.execute(read_sql("load/slow_docs.sql"))
         finally:
             con.unregister("_slow_ok")
         con.execute(read_sql("load/stage_sessions.sql"))
@@ -288,25 +278,7 @@ class AnalyticsStore:
         """
         con = self.con
         status = con.execute(
-            """
-            select s.position, s.session_id,
-                   case
-                       when e.session_id is not null then
-                           case when e.content_sha256 = s.content_sha256 then 'unchanged' else 'conflict' end
-                       when s.rn > 1 then
-                           case when f.content_sha256 = s.content_sha256 then 'unchanged' else 'conflict' end
-                       else 'new'
-                   end as status,
-                   coalesce(e.source_file || ':' || e.source_position, ? || ':' || f.position) as kept_from,
-                   left(coalesce(c.document, d.document), ?) as snippet
-            from _stage as s
-            left join sessions as e using (session_id)
-            left join _stage as f on f.session_id = s.session_id and f.rn = 1
-            left join _checked as c on c.position = s.position
-            left join _slow_docs as d on d.position = s.position
-            where e.session_id is not null or s.rn > 1
-            """,
-            [str(path), SNIPPET_CHARS],
+            read_sql("load/session_status.sql"), {"source_file": str(path), "snippet_chars": SNIPPET_CHARS}
         ).df()
         n_unchanged = int((status["status"] == "unchanged").sum()) if len(status) else 0
         for row in status[status["status"] == "conflict"].itertuples(index=False) if len(status) else []:
@@ -344,15 +316,15 @@ class AnalyticsStore:
         df["raw_snippet"] = df["raw_snippet"].astype(object)
         self.con.register("_q_df", df)
         try:
-            self.con.execute("insert or ignore into quarantine by name select * from _q_df")
+            self.con.execute(read_sql("load/insert_quarantine.sql"))
         finally:
             self.con.unregister("_q_df")
 
     def _mark_loaded(self, path: Path, sha: str, kind: str, n_records: int, rep: LoadReport) -> None:
-        self.con.execute(
-            "insert or ignore into loaded_files values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha, str(path), kind, n_records, rep.loaded, rep.unchanged, rep.quarantined, _now()],
-        )
+        self.con.execute(read_sql("load/insert_loaded_file.sql"), {
+            "sha256": sha, "source_file": str(path), "record_kind": kind, "n_records": n_records,
+            "n_loaded": rep.loaded, "n_unchanged": rep.unchanged, "n_quarantined": rep.quarantined, "loaded_at": _now(),
+        })
 
     # -- job and evaluation results ----------------------------------------------------------
     def load_job_results(self, paths: Sequence[Path | str]) -> LoadReport:
@@ -426,21 +398,14 @@ class AnalyticsStore:
         loaded_at = _now()
         self.con.begin()
         try:
-            self.con.execute(
-                "insert or ignore into eval_runs values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [run.run_id, run.dataset, run.method, run.created_at, run.seed, run.summary_json,
-                 str(summary), loaded_at],
-            )
+            self.con.execute(read_sql("load/insert_eval_run.sql"), {
+                "run_id": run.run_id, "dataset": run.dataset, "method": run.method, "created_at": run.created_at,
+                "seed": run.seed, "summary_json": run.summary_json, "source_file": str(summary), "loaded_at": loaded_at,
+            })
             items = run.items
             self.con.register("_items", items)
             n_before = self.con.execute("select count(*) from eval_results").fetchall()[0][0]
-            self.con.execute(
-                """
-                insert or ignore into eval_results
-                select run_id, dataset, sequence, method, metric, value from _items
-                qualify row_number() over (partition by run_id, sequence, metric) = 1
-                """
-            )
+            self.con.execute(read_sql("load/insert_eval_results.sql"))
             n_after = self.con.execute("select count(*) from eval_results").fetchall()[0][0]
             self.con.unregister("_items")
             rep = LoadReport(files_loaded=1, loaded=int(n_after - n_before),
@@ -462,15 +427,7 @@ class AnalyticsStore:
         df["computed_at"] = _now()
         self.con.register("_stats", df)
         try:
-            self.con.execute(
-                """
-                insert or replace into sequence_stats
-                select dataset, sequence, kind, n_frames::integer, consecutive_iou_mean::double,
-                       flow_magnitude_mean::double, difficulty::double, computed_at
-                from _stats
-                qualify row_number() over (partition by dataset, sequence, kind) = 1
-                """
-            )
+            self.con.execute(read_sql("load/upsert_sequence_stats.sql"))
         finally:
             self.con.unregister("_stats")
         return len(df)
