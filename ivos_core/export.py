@@ -8,8 +8,8 @@
 * :func:`write_sticker`: the object cut out over a transparent background, cropped to the union
   bounding box of all masks, as an animated PNG (RGBA), an animated WebP when Pillow supports it,
   and a GIF (one transparent palette index; GIF alpha is binary).
-* :func:`write_overlay_preview`: frames with a coloured mask overlay and contour, as MP4 (OpenCV)
-  or GIF.
+* :func:`write_overlay_preview`: frames with a coloured mask overlay and contour, as H.264 MP4 or VP9
+  WebM (PyAV; browser-playable), else MP4 ``mp4v`` (OpenCV) or GIF.
 
 Every file is written atomically: into a temporary file beside the target, then ``os.replace``.
 Masks are ``(H, W)`` arrays (non-zero = object); frames are ``(H, W, 3)`` RGB ``uint8``.
@@ -289,13 +289,21 @@ def write_overlay_preview(
 ) -> Path:
     """Write the overlay preview (downscaled to ``max_side``).
 
-    ``.mp4`` uses OpenCV's ``mp4v`` and falls back to ``.gif`` when OpenCV cannot encode MP4 here;
-    any other suffix writes a GIF. Returns the path actually written.
+    ``.mp4`` is H.264 and ``.webm`` VP9 (browser-playable, :mod:`ivos_core.encode_video`); without
+    that encoder ``.mp4`` falls back to OpenCV's ``mp4v``, then to ``.gif``; any other suffix writes
+    a GIF. Returns the path actually written.
     """
+    from ivos_core.encode_video import VideoEncodeError, write_browser_video
+
     target = Path(path)
     imgs = [_fit(overlay(f, m), max_side) for f, m in zip(frames, masks)]
     if not imgs:
         raise ValueError("no frames")
+    if target.suffix.lower() in (".mp4", ".webm"):
+        try:
+            return write_browser_video(target, imgs, fps=fps)
+        except (VideoEncodeError, ImportError):
+            pass
     if target.suffix.lower() == ".mp4" and _write_mp4(target, imgs, fps):
         return target
     target = target.with_suffix(".gif")

@@ -116,10 +116,27 @@ class Interaction(_Model):
 Iteration = Interaction
 
 
+class InitialMask(_Model):
+    """A mask the first frame starts from (imported from COCO / CVAT / Label Studio / DAVIS):
+    COCO RLE over the frame, ``counts`` compressed (pycocotools text) or uncompressed (a list)."""
+
+    size: tuple[int, int] = Field(description="[height, width] of the mask: the video's frame size")
+    counts: str | list[int] = Field(description="COCO RLE counts (column-major runs, background first)")
+    source: str | None = Field(default=None, max_length=2000, description="where it was imported from")
+
+    def decode(self) -> Any:
+        """The mask as an ``(H, W)`` bool array (checks that the runs cover the frame)."""
+        from ivos_core.interchange.coco import decode_rle
+
+        return decode_rle({"size": list(self.size), "counts": self.counts}, source=self.source or "initial_mask")
+
+
 class AnnotatedFrame(_Model):
     frame_index: int = Field(ge=0)
     stage: Stage
-    iterations: list[Interaction] = Field(min_length=1)
+    # empty only when initial_mask is set (an imported mask used as is)
+    iterations: list[Interaction] = Field(default_factory=list)
+    initial_mask: InitialMask | None = None
 
     @field_validator("iterations")
     @classmethod
@@ -128,6 +145,12 @@ class AnnotatedFrame(_Model):
         if got != list(range(len(v))):
             raise ValueError(f"iteration indices must be 0..{len(v) - 1} in order, got {got}")
         return v
+
+    @model_validator(mode="after")
+    def _some_work(self) -> "AnnotatedFrame":
+        if not self.iterations and self.initial_mask is None:
+            raise ValueError("iterations must hold at least 1 iteration (or the frame must carry an initial_mask)")
+        return self
 
     def all_inputs(self) -> list[Click | Stroke]:
         return [inp for it in self.iterations for inp in it.inputs]
@@ -178,6 +201,15 @@ class Session(_Model):
                 )
             if fi > 0 and fr.stage == "first_frame":
                 raise ValueError(f"frames[{fi}].stage='first_frame' but only frames[0] may be the first frame")
+            if fr.initial_mask is not None:
+                if fi > 0:
+                    raise ValueError(f"frames[{fi}].initial_mask: only frames[0] (the first frame) may start from a mask")
+                if tuple(fr.initial_mask.size) != (h, w):
+                    raise ValueError(
+                        f"frames[0].initial_mask.size {list(fr.initial_mask.size)} is not the video's [height, width] "
+                        f"[{h}, {w}]"
+                    )
+                fr.initial_mask.decode()  # counts must cover the frame exactly
             for ii, it in enumerate(fr.iterations):
                 for ki, inp in enumerate(it.inputs):
                     for px, py in inp.points():

@@ -230,7 +230,8 @@ def replay_session(
     run = _Replay(backend, len(src), progress, total_units=2 + 2 * len(session.refinement_frames))
     run.timings["open_s"] = time.perf_counter() - t_start
     t0 = time.perf_counter()
-    run.run_frame(session.first_frame, None, correction=False)
+    first = session.first_frame  # an imported mask (frames[0].initial_mask) is where its clicks start
+    run.run_frame(first, first.initial_mask.decode() if first.initial_mask is not None else None, correction=False)
     run.add_time("first_frame_s", t0)
     run.tick("first frame")
     masks, conf = run.fit_and_propagate(spec.finetune_steps if spec else 0)
