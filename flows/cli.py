@@ -197,6 +197,7 @@ def train_interactive(
 
 def _mount() -> None:
     from flows.cli_analytics import analytics_app
+    from flows.cli_interchange import register as register_interchange
     from flows.cli_jobs import register as register_jobs
     from flows.cli_simulate import simulate_app
     from flows.cli_video import register as register_video
@@ -205,6 +206,7 @@ def _mount() -> None:
     app.add_typer(simulate_app, name="simulate")
     register_jobs(app)
     register_video(app, train_app, eval_app)
+    register_interchange(app)  # export, import, segment
 
 
 _mount()
