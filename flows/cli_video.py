@@ -10,6 +10,10 @@ from rich.console import Console
 
 console = Console(soft_wrap=True)
 
+# the defaults of every OSVOS option below come from the one frozen record
+from ivos_core.splits import VIDEO_DEV_SEQUENCES as VIDEO_DEV_SEQUENCES_DEFAULT  # noqa: E402
+from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS as _OSVOS  # noqa: E402
+
 
 def _defaults() -> None:
     from flows.cli_common import prefect_defaults
@@ -61,7 +65,13 @@ def eval_davis_cmd(
     osvos_parent: Optional[Path] = typer.Option(None, "--osvos-parent", help="OSVOS parent checkpoint (default: from scratch)"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="our interactive model (gaussian clicks)"),
     ifcn_checkpoint: Optional[Path] = typer.Option(None, "--ifcn-checkpoint", help="iFCN model (distance maps)"),
-    finetune_steps: int = typer.Option(500, "--finetune-steps", help="one-shot fine-tuning steps (paper: 500)"),
+    finetune_steps: int = typer.Option(_OSVOS.finetune_steps, "--finetune-steps", help="one-shot fine-tuning steps (paper: 500)"),
+    finetune_lr: Optional[float] = typer.Option(_OSVOS.finetune_lr, "--finetune-lr", help="fine-tuning learning rate (default: the network's)"),
+    finetune_crop: Optional[int] = typer.Option(_OSVOS.finetune_crop, "--finetune-crop", help="square fine-tuning crop (default: whole frame)"),
+    prior_weight: float = typer.Option(_OSVOS.prior_weight, "--prior-weight", min=0.0,
+                                       help="previous-frame prior (flow-warped mask) on the logits; 0 = the paper's OSVOS"),
+    prior_inside: float = typer.Option(_OSVOS.prior_inside, "--prior-inside", min=0.0, max=1.0,
+                                       help="share of the prior's foreground boost inside the warped mask"),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="at most N frames per sequence"),
     frame_stride: int = typer.Option(1, "--frame-stride", help="evaluate every k-th frame"),
     max_side: Optional[int] = typer.Option(None, "--max-side", help="downscale frames to this longer side"),
@@ -91,7 +101,8 @@ def eval_davis_cmd(
             correction_methods=tuple(_csv(correct) or ()),
             correction_clicks=tuple(_csv(correction_clicks) or (1,)),
             progressive_clicks=tuple(_csv(progressive_clicks) or ()),
-            finetune_steps=finetune_steps, max_frames=max_frames, frame_stride=frame_stride, max_side=max_side,
+            finetune_steps=finetune_steps, finetune_lr=finetune_lr, finetune_crop=finetune_crop,
+            prior_weight=prior_weight, prior_inside=prior_inside, max_frames=max_frames, frame_stride=frame_stride, max_side=max_side,
             seed=seed, device=device, crf=crf, colour=colour, keep_clicked=keep_clicked,
             osvos_parent=str(osvos_parent) if osvos_parent else None,
             checkpoint=str(checkpoint) if checkpoint else None,
@@ -112,9 +123,60 @@ def eval_davis_cmd(
     console.print(f"files in {out}: summary.json, per_sequence.parquet, per_frame.parquet, corrections.parquet, *.png")
 
 
+def select_video_cmd(
+    root: Path = typer.Option(..., "--root", help="DAVIS root (the development sequences are train sequences)"),
+    osvos_parent: Path = typer.Option(..., "--osvos-parent", help="OSVOS parent checkpoint"),
+    out: Path = typer.Option(Path("docs/results/dev/video-selection.json"), "--out", help="selection JSON"),
+    sequences: str = typer.Option(",".join(VIDEO_DEV_SEQUENCES_DEFAULT), "--sequences",
+                                  help="development sequences only (a val sequence is refused)"),
+    split: str = typer.Option("train", "--split"),
+    steps: str = typer.Option("100,200", "--steps", help="fine-tuning steps to try"),
+    lrs: str = typer.Option("default", "--lr", help="learning rates to try ('default' = the network's)"),
+    crops: str = typer.Option("none", "--crop", help="fine-tuning crops to try ('none' = whole frame)"),
+    priors: str = typer.Option("0:1,3:0,10:0,3:0.5,10:0.5", "--priors",
+                               help="previous-frame priors to try, weight:inside pairs (0:1 = off)"),
+    frame_stride: int = typer.Option(2, "--frame-stride"),
+    max_side: Optional[int] = typer.Option(320, "--max-side"),
+    cache: Optional[Path] = typer.Option(Path("runs/select-video-cache"), "--cache", help="per-sequence result cache"),
+    seed: int = 0,
+) -> None:
+    """Choose OSVOS fine-tuning and prior settings on the video DEVELOPMENT sequences (GT first
+    frame); writes every candidate's J per sequence and the choice. Refuses DAVIS val."""
+    import json
+
+    from ivos_core.splits import TestSetError
+    from ivos_core.video_select import SelectionGrid, check_development, select_video_settings
+
+    try:
+        seqs = check_development(_csv(sequences) or [], split)
+        pairs = tuple((float(p.split(":")[0]), float(p.split(":")[1]) if ":" in p else 1.0) for p in _csv(priors) or ["0:1"])
+        grid = SelectionGrid(
+            finetune_steps=tuple(int(x) for x in _csv(steps) or ["100"]),
+            finetune_lr=tuple(None if x == "default" else float(x) for x in _csv(lrs) or ["default"]),
+            finetune_crop=tuple(None if x == "none" else int(x) for x in _csv(crops) or ["none"]),
+            priors=pairs, frame_stride=frame_stride, max_side=max_side,
+        )
+    except TestSetError as exc:
+        console.print(f"[red]refused[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    doc = select_video_settings(root, osvos_parent, grid, sequences=seqs, split=split, cache_dir=cache, seed=seed,
+                                log=console.print)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(out)
+    for c in sorted(doc["candidates"], key=lambda c: -c["J_mean"]):
+        per = "  ".join(f"{s} {c['J'][s]:.3f}" for s in doc["sequences"])
+        console.print(f"{c['label']:40s} J {c['J_mean']:.3f}   {per}")
+    console.print(f"[green]chosen[/green]: {doc['choice']['label']} (J {doc['choice']['J_mean']:.3f}); wrote {out}")
+
+
 def register(app: typer.Typer, train_app: typer.Typer, eval_app: typer.Typer) -> None:
     """Add ``train osvos`` to ``train_app`` and ``eval davis`` to ``eval_app`` (``app`` unused:
     the same signature as the other CLI modules' ``register`` for the lead's wiring)."""
     del app
     train_app.command("osvos")(train_osvos_cmd)
     eval_app.command("davis")(eval_davis_cmd)
+    eval_app.command("video-select")(select_video_cmd)

@@ -52,7 +52,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ import numpy as np
 from ivos_core.interactions import Click
 from ivos_core.metrics import boundary_f, davis_jf, iou
 from ivos_core.simulation import RobotUser
+from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
 
 __all__ = [
     "PAPER_FIG5",
@@ -133,7 +134,9 @@ class DavisEvalConfig:
     ``correction_methods`` / ``correction_clicks``: Table 3. ``progressive_clicks``: click counts
     whose corrected worst frame is added to the fine-tuning set for a re-fit + re-propagation
     (one extra fine-tuning per available correction method and count; empty = off).
-    ``finetune_steps``: one-shot fine-tuning steps (paper: 500). ``max_frames`` /
+    ``finetune_steps`` / ``finetune_lr`` / ``finetune_crop`` / ``prior_weight`` /
+    ``prior_inside``: OSVOS's adaptation (:meth:`osvos_options`; defaults from
+    :data:`ivos_core.video_prior.DEFAULT_OSVOS_OPTIONS`, the one place they are set). ``max_frames`` /
     ``frame_stride``: evaluate frames ``0, s, 2s, ...`` (at most ``max_frames``) for quick runs;
     ``max_side``: downscale frames so the longer side is at most this (metrics at that size).
     ``osvos_parent``: a ``kind="osvos"`` checkpoint (None: ``osvos_model`` from scratch).
@@ -150,8 +153,11 @@ class DavisEvalConfig:
     correction_methods: tuple[str, ...] = CORRECTION_METHODS
     correction_clicks: tuple[int, ...] = (1, 4, 10)
     progressive_clicks: tuple[int, ...] = ()
-    finetune_steps: int = 500
-    finetune_lr: float | None = None
+    finetune_steps: int = DEFAULT_OSVOS_OPTIONS.finetune_steps
+    finetune_lr: float | None = DEFAULT_OSVOS_OPTIONS.finetune_lr
+    finetune_crop: int | None = DEFAULT_OSVOS_OPTIONS.finetune_crop
+    prior_weight: float = DEFAULT_OSVOS_OPTIONS.prior_weight
+    prior_inside: float = DEFAULT_OSVOS_OPTIONS.prior_inside
     max_frames: int | None = None
     frame_stride: int = 1
     max_side: int | None = None
@@ -189,9 +195,18 @@ class DavisEvalConfig:
             raise ValueError(f"DavisEvalConfig.year must be 2016 or 2017, got {self.year}")
         if self.batch_size < 1:
             raise ValueError(f"DavisEvalConfig.batch_size must be >= 1, got {self.batch_size}")
+        self.osvos_options()  # validates the OSVOS fields
         missing = [k for k in self.progressive_clicks if k not in self.correction_clicks]
         if missing:
             raise ValueError(f"progressive_clicks {missing} must be among correction_clicks {self.correction_clicks}")
+
+    def osvos_options(self) -> OSVOSOptions:
+        """The :class:`~ivos_core.video_prior.OSVOSOptions` of this evaluation (frames are already
+        at ``max_side``, so the options' working resolution stays the default's)."""
+        return replace(
+            DEFAULT_OSVOS_OPTIONS, finetune_steps=int(self.finetune_steps), finetune_lr=self.finetune_lr,
+            finetune_crop=self.finetune_crop, prior_weight=float(self.prior_weight), prior_inside=float(self.prior_inside),
+        )
 
     def init_settings(self) -> list[str]:
         """Fig. 5 setting names in plotting order: ``gt``, ``grabcut@1``, ..., ``ours@8``."""
@@ -507,10 +522,9 @@ def _osvos(
     from ivos_core.video import VideoSegmenter
 
     if vs is None:
-        kw = {} if config.finetune_lr is None else {"lr": config.finetune_lr}
         vs = VideoSegmenter(
-            models.parent, device=config.device, finetune_steps=config.finetune_steps,
-            batch_size=config.batch_size, seed=config.seed, finetune_kwargs=kw,
+            models.parent, device=config.device, options=config.osvos_options(),
+            batch_size=config.batch_size, seed=config.seed,
         )
         vs.open(frames, name=name)
     for i, m in annotations.items():

@@ -31,7 +31,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -42,6 +42,7 @@ from torch import nn
 
 from ivos_core.interactions import Click, Interaction, Stroke
 from ivos_core.osvos_training import ProgressFn, finetune, resolve_device
+from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, FlowPrior, OSVOSOptions, resize_to_side
 
 __all__ = [
     "FrameAnnotation",
@@ -386,14 +387,17 @@ class VideoSegmenter:
     builds an untrained ``lite`` network (OSVOS from scratch: works for simple videos only).
     ``interactive``: an :class:`~ivos_core.segmenter.InteractiveSegmenter` (or anything with
     ``set_image`` and ``predict(inputs, prev_mask)``) for :meth:`annotate` and :meth:`refine`.
-    ``finetune_steps``: default steps of :meth:`fit` (paper: 500). ``batch_size``: frames per
+    ``options``: :class:`~ivos_core.video_prior.OSVOSOptions` - fine-tuning steps, learning rate,
+    crop, working resolution and the previous-frame prior (default
+    :data:`~ivos_core.video_prior.DEFAULT_OSVOS_OPTIONS`; ``prior_weight=0`` is the paper's OSVOS).
+    ``finetune_steps``: overrides ``options.finetune_steps`` (paper: 500). ``batch_size``: frames per
     forward pass in :meth:`propagate`. ``cumulative_inputs``: each interactive iteration gets all
     inputs given on the frame so far (True, as the evaluation protocol does) or only its own.
     ``mask_dir``: keep the packed masks in a memory-mapped file there instead of RAM.
     ``temporal_weight``: weight of temporal consistency (vs. boundary confidence) in the
     worst-frame proxy of :meth:`frame_scores`.
     ``finetune_kwargs``: passed to :func:`ivos_core.osvos_training.finetune` (``lr``, ``crop``,
-    ``batch_size``, ``augment``...).
+    ``batch_size``, ``augment``...); they win over ``options``.
     """
 
     def __init__(
@@ -402,7 +406,8 @@ class VideoSegmenter:
         *,
         interactive: InteractiveLike | None = None,
         device: str = "auto",
-        finetune_steps: int = 500,
+        options: OSVOSOptions | None = None,
+        finetune_steps: int | None = None,
         batch_size: int = 4,
         cumulative_inputs: bool = True,
         mask_dir: str | Path | None = None,
@@ -414,12 +419,17 @@ class VideoSegmenter:
             raise ValueError(f"temporal_weight must be in [0, 1], got {temporal_weight}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if finetune_steps < 0:
+        if finetune_steps is not None and finetune_steps < 0:
             raise ValueError(f"finetune_steps must be >= 0, got {finetune_steps}")
+        opts = options if options is not None else DEFAULT_OSVOS_OPTIONS
+        if not isinstance(opts, OSVOSOptions):
+            raise TypeError(f"options must be an OSVOSOptions, got {type(opts).__name__}")
+        if finetune_steps is not None:
+            opts = replace(opts, finetune_steps=int(finetune_steps))
+        self.options = opts
         self.parent = osvos_model
         self.interactive = interactive
         self.device = resolve_device(device)
-        self.finetune_steps = int(finetune_steps)
         self.batch_size = int(batch_size)
         self.cumulative_inputs = cumulative_inputs
         self.mask_dir = Path(mask_dir) if mask_dir is not None else None
@@ -429,6 +439,19 @@ class VideoSegmenter:
         self._source: _Source | None = None
         self._state: VideoState | None = None
         self._image_index: int | None = None
+
+    @property
+    def finetune_steps(self) -> int:
+        """Default steps of :meth:`fit` (``options.finetune_steps``)."""
+        return self.options.finetune_steps
+
+    @finetune_steps.setter
+    def finetune_steps(self, steps: int) -> None:
+        self.options = replace(self.options, finetune_steps=int(steps))
+
+    def _work(self, image: np.ndarray, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+        """``image`` at the working resolution (``options.max_side``)."""
+        return resize_to_side(image, self.options.max_side, interpolation)
 
     # ---- opening ----------------------------------------------------------------------------
 
@@ -622,11 +645,14 @@ class VideoSegmenter:
             raise VideoSegmenterError(st.name, f"every annotated mask is empty (frames {idx})", idx[0])
         model = st.model if (not from_parent and st.model is not None) else self._new_model()
         n = self.finetune_steps if steps is None else int(steps)
-        kwargs = {"seed": self.seed + st.propagations, **self.finetune_kwargs}
+        kwargs = {"seed": self.seed + st.propagations, **self.options.finetune_kwargs(), **self.finetune_kwargs}
+        work_masks = [
+            self._work(st.annotations[j].mask.astype(np.float32)) > 0.5 for j in idx
+        ]
         finetune(
             model,
-            [st.annotations[j].frame for j in idx],
-            [st.annotations[j].mask for j in idx],
+            [self._work(st.annotations[j].frame) for j in idx],
+            work_masks,
             steps=n,
             device=self.device,
             progress=progress,
@@ -639,7 +665,7 @@ class VideoSegmenter:
     # ---- propagation ----------------------------------------------------------------------------
 
     def _infer(self, frames: list[np.ndarray]) -> np.ndarray:
-        """(B, H, W) float32 probabilities for a list of (H, W, 3) uint8 frames."""
+        """(B, h, w) float32 logits for a list of (h, w, 3) uint8 frames (working size)."""
         model = self.state.model
         assert model is not None
         x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
@@ -650,7 +676,7 @@ class VideoSegmenter:
                     logits = model(x)
             else:
                 logits = model(x)
-            return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+            return logits.float()[:, 0].cpu().numpy()
 
     def propagate(
         self, *, start: int = 0, stop: int | None = None, batch_size: int | None = None
@@ -659,7 +685,12 @@ class VideoSegmenter:
 
         A generator of :class:`FrameResult` in frame order; each frame's mask and confidence are
         stored as it is yielded (a consumer that stops early leaves the rest as they were).
-        Annotated frames keep their annotation (``prob`` = the mask, confidence 1).
+        Annotated frames keep their annotation (``prob`` = the mask, confidence 1). With
+        ``options.prior_weight > 0`` each frame's logits get the previous frame's mask, warped by
+        optical flow, as a prior (:class:`~ivos_core.video_prior.FlowPrior`; the chain starts at
+        frame ``start - 1``'s mask when it has one, and restarts at every annotated frame).
+        Network and prior run at the working resolution (``options.max_side``); probabilities
+        are upscaled to the frame size.
         """
         st = self.state
         if st.model is None:
@@ -670,18 +701,28 @@ class VideoSegmenter:
         bs = self.batch_size if batch_size is None else int(batch_size)
         radius = max(2, round(0.01 * math.hypot(st.height, st.width)))
         st.propagations += 1
+        prior = FlowPrior(self.options) if self.options.uses_prior else None
+        if prior is not None and start > 0 and (start - 1 in st.annotations or st.masks.has(start - 1)):
+            prior.observe(self._work(self.frame(start - 1)), self._work(self.mask(start - 1).astype(np.float32)) > 0.5)
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush() -> list[FrameResult]:
-            todo = [(i, f) for i, f in pending if i not in st.annotations]
-            probs = dict(zip((i for i, _ in todo), self._infer([f for _, f in todo]))) if todo else {}
+            work = {i: self._work(f) for i, f in pending}
+            todo = [i for i, _ in pending if i not in st.annotations]
+            logits = dict(zip(todo, self._infer([work[i] for i in todo]))) if todo else {}
             out = []
             for i, _ in pending:
                 ann = st.annotations.get(i)
                 if ann is not None:
                     prob, conf, annotated = ann.mask.astype(np.float32), 1.0, True
+                    if prior is not None:
+                        prior.observe(work[i], self._work(prob) > 0.5)
                 else:
-                    prob = probs[i]
+                    lg = logits[i] if prior is None else prior.apply(work[i], logits[i])
+                    prob = 1.0 / (1.0 + np.exp(-np.clip(lg, -30.0, 30.0)))
+                    if prob.shape != (st.height, st.width):
+                        prob = cv2.resize(prob, (st.width, st.height), interpolation=cv2.INTER_LINEAR)
+                    prob = prob.astype(np.float32, copy=False)
                     conf, annotated = _band_confidence(prob, prob > 0.5, radius), False
                 mask = prob > 0.5
                 st.masks[i] = mask

@@ -187,3 +187,60 @@ def test_flows(prefect_harness, davis_root, tmp_path):
     mtime = (out / "sequences" / "good.json").stat().st_mtime_ns
     eval_davis_flow(root=str(davis_root), out=str(out), config=cfg.to_dict())  # a re-run skips "good"
     assert (out / "sequences" / "good.json").stat().st_mtime_ns == mtime
+
+
+# ---- choosing OSVOS settings: development sequences only -----------------------------------
+
+
+def test_video_selection_refuses_test_sequences(tmp_path):
+    from ivos_core.splits import TestSetError
+    from ivos_core.video_select import check_development, select_video_settings
+
+    assert check_development(["hockey", "surf"]) == ("hockey", "surf")
+    for seqs, split in ((["blackswan"], "train"), (["hockey", "dog"], "train"), (["hockey"], "val"),
+                        (["bear"], "train")):
+        with pytest.raises(TestSetError):
+            check_development(seqs, split)
+        # refused before anything is loaded (the root and parent need not even exist)
+        with pytest.raises(TestSetError):
+            select_video_settings(tmp_path / "nowhere", tmp_path / "no-parent", sequences=seqs, split=split)
+
+
+def test_video_select_cli_refuses_val_and_selects_on_dev(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from flows.cli_video import register
+    from ivos_core.checkpoints import save_checkpoint
+    from ivos_core.data.synthetic import write_synthetic_video
+    from ivos_core.models.osvos import build_osvos
+
+    app, train_app, eval_app = typer.Typer(), typer.Typer(), typer.Typer()
+    app.add_typer(train_app, name="train")
+    app.add_typer(eval_app, name="eval")
+    register(app, train_app, eval_app)
+    runner = CliRunner()
+    root = tmp_path / "DAVIS"
+    write_synthetic_video(root, "hockey", n_frames=6, seed=1, height=64, width=96, split="train")
+    write_synthetic_video(root, "blackswan", n_frames=6, seed=2, height=64, width=96, split="val")
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "parent", build_osvos("lite"), {"kind": "osvos", "model": "lite"}, step=0)
+    out = tmp_path / "sel.json"
+    base = ["eval", "video-select", "--root", str(root), "--osvos-parent", str(tmp_path / "parent"), "--out", str(out),
+            "--cache", str(tmp_path / "cache")]
+    r = runner.invoke(app, base + ["--sequences", "blackswan"])
+    assert r.exit_code == 2 and "refused" in r.output and not out.exists()
+    r = runner.invoke(app, base + ["--sequences", "hockey", "--split", "val"])
+    assert r.exit_code == 2 and not out.exists()
+    args = base + ["--sequences", "hockey", "--steps", "5", "--priors", "0:1,10:0", "--frame-stride", "1"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["sequences"] == ["hockey"] and len(doc["candidates"]) == 2
+    assert {c["label"] for c in doc["candidates"]} == {"steps5-noprior", "steps5-prior10in0"}
+    assert all(0 <= c["J"]["hockey"] <= 1 for c in doc["candidates"])
+    assert doc["choice"]["label"] in {c["label"] for c in doc["candidates"]}
+    # re-runnable: the second run reads the cache and gives the same numbers
+    r2 = runner.invoke(app, args)
+    assert r2.exit_code == 0 and "cached" in r2.output
+    assert json.loads(out.read_text())["candidates"] == doc["candidates"]

@@ -4,6 +4,8 @@ frames -> refine -> re-propagate, plus the bad-input errors (CPU, seconds)."""
 from __future__ import annotations
 
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -289,3 +291,104 @@ def test_video_file_source_streams_frames(easy_video, tmp_path):
         pass
     with pytest.raises(RuntimeError, match="no video is open"):
         vs.state
+
+
+# ---- OSVOS options and the previous-frame prior ---------------------------------------------
+
+
+def _lookalike_clip(seed: int = 0, n_frames: int = 12, height: int = 96, width: int = 128):
+    """A synthetic moving object (ivos_core.data.synthetic) plus, from frame 3 on, a pixel copy
+    of it half a frame away (a look-alike entering the scene): appearance alone cannot tell them
+    apart, the previous frame's position can."""
+    from ivos_core.data.synthetic import synthetic_video
+
+    v = synthetic_video(np.random.default_rng(seed), n_frames=n_frames, height=height, width=width, occluder=False)
+    frames, masks = v.frames.copy(), v.masks
+    for t in range(3, n_frames):
+        m = masks[t]
+        dx = width // 2 if np.nonzero(m)[1].mean() < width / 2 else -width // 2
+        copy_region = np.roll(m, dx, axis=1) & ~m
+        frames[t][copy_region] = np.roll(v.frames[t], dx, axis=1)[copy_region]
+    return frames, masks
+
+
+def test_prior_propagates_moving_object_better_than_plain_osvos():
+    from ivos_core.video_prior import OSVOSOptions
+
+    frames, masks = _lookalike_clip(0)
+    scores = {}
+    for w in (0.0, 10.0):
+        vs = VideoSegmenter(device="cpu", options=OSVOSOptions(finetune_steps=60, prior_weight=w, prior_inside=0.5), seed=0)
+        vs.open(frames)
+        vs.set_mask(0, masks[0])
+        vs.fit()
+        vs.propagate_all()
+        scores[w] = float(np.mean([iou(vs.mask(i), masks[i]) for i in range(1, len(frames))]))
+    # measured: 0.49 without the prior (the look-alike is segmented too), 0.78 with it
+    assert scores[10.0] > scores[0.0] + 0.1, scores
+
+
+def test_prior_is_off_when_the_object_is_lost_and_restarts_at_annotations():
+    from ivos_core.video_prior import FlowPrior, OSVOSOptions
+
+    frames, masks = _lookalike_clip(1, n_frames=4)
+    p = FlowPrior(OSVOSOptions(prior_weight=5.0))
+    logits = np.zeros(masks[0].shape, np.float32)
+    assert np.array_equal(p.apply(frames[0], logits), logits)  # nothing observed yet: off
+    p.observe(frames[0], np.zeros_like(masks[0]))  # object lost: off, the network decides
+    assert np.array_equal(p.apply(frames[1], logits), logits)
+    assert p.skipped == 2
+    p.observe(frames[1], masks[1])
+    s = p.warped_prior(frames[2])
+    assert s is not None and s.min() >= -1 and s.max() <= 1
+    assert s[masks[2]].mean() > 0.3 and s[~masks[2]].mean() < -0.5
+    out = p.apply(frames[2], logits)
+    assert (out[~masks[2]] < 0).mean() > 0.8
+
+
+def test_osvos_options_round_trip_and_defaults():
+    from dataclasses import replace
+
+    from ivos_core.davis_eval import DavisEvalConfig
+    from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
+
+    o = OSVOSOptions(finetune_steps=150, finetune_lr=3e-3, finetune_crop=256, max_side=320, prior_weight=4.0,
+                     prior_inside=0.5, flow="farneback")
+    assert OSVOSOptions.from_dict(o.to_dict()) == o
+    assert OSVOSOptions.from_dict({}) == DEFAULT_OSVOS_OPTIONS
+    assert OSVOSOptions.from_dict({"prior_weight": 2}).prior_weight == 2
+    assert o.finetune_kwargs() == {"lr": 3e-3, "crop": (256, 256)}
+    with pytest.raises(ValueError, match="unknown OSVOS options"):
+        OSVOSOptions.from_dict({"prior": 1})
+    for bad in ({"prior_weight": -1}, {"flow": "raft"}, {"finetune_steps": -1}, {"prior_inside": 2}):
+        with pytest.raises(ValueError):
+            OSVOSOptions(**bad)
+    with pytest.raises(Exception):  # frozen
+        o.prior_weight = 1.0  # type: ignore[misc]
+    # one place for the defaults: the evaluation config, the CLI and VideoSegmenter read it
+    cfg = DavisEvalConfig()
+    assert cfg.osvos_options() == DEFAULT_OSVOS_OPTIONS
+    cfg2 = DavisEvalConfig(finetune_steps=150, finetune_lr=3e-3, finetune_crop=256, prior_weight=4.0, prior_inside=0.5)
+    assert DavisEvalConfig.from_dict(json.loads(json.dumps(cfg2.to_dict()))).osvos_options() == cfg2.osvos_options()
+    assert cfg2.fingerprint() != cfg.fingerprint()
+    vs = VideoSegmenter(device="cpu")
+    assert vs.options == DEFAULT_OSVOS_OPTIONS and vs.finetune_steps == DEFAULT_OSVOS_OPTIONS.finetune_steps
+    vs = VideoSegmenter(device="cpu", options=o, finetune_steps=7)
+    assert vs.options == replace(o, finetune_steps=7)
+    with pytest.raises(TypeError):
+        VideoSegmenter(device="cpu", options={"prior_weight": 1})  # type: ignore[arg-type]
+
+
+def test_working_resolution_keeps_full_size_masks():
+    from ivos_core.video_prior import OSVOSOptions
+
+    frames, masks = moving_object_video(0, n_frames=5)
+    vs = VideoSegmenter(device="cpu", options=OSVOSOptions(finetune_steps=20, max_side=48, prior_weight=3.0), seed=0)
+    vs.open(frames)
+    vs.set_mask(0, masks[0])
+    vs.fit()
+    results = list(vs.propagate())
+    assert all(r.prob.shape == (64, 96) and r.mask.shape == (64, 96) for r in results)
+    assert results[0].annotated and np.array_equal(results[0].mask, masks[0])
+    # a partial re-propagation starts the prior's chain at the frame before
+    assert len(list(vs.propagate(start=2))) == 3

@@ -1,0 +1,242 @@
+"""OSVOS settings in one place, and the previous-frame prior (MaskTrack-style, no retraining).
+
+:class:`OSVOSOptions` is the ONE frozen record of how OSVOS adapts to a video and propagates:
+fine-tuning steps, learning rate, crop, working resolution and the temporal prior. The DAVIS
+evaluation (:class:`ivos_core.davis_eval.DavisEvalConfig`), ``ivos eval davis`` and
+:class:`ivos_core.video.VideoSegmenter` (hence the replay jobs) read their defaults from
+:data:`DEFAULT_OSVOS_OPTIONS`; switching a default there switches it everywhere. A shipped
+model's ``model.json`` ``osvos_options`` dict is read with :meth:`OSVOSOptions.from_dict`.
+
+The temporal prior (:class:`FlowPrior`): OSVOS segments every frame independently; MaskTrack
+feeds the previous frame's mask to the network. Without retraining the parent, the propagated
+mask of frame t-1 is moved to frame t along dense optical flow (forward splatting) (OpenCV DIS or Farneback on a
+downscaled grey frame), dilated, softened and added to the network's logits::
+
+    logit_t' = logit_t + w * s_t,   s_t = b * inside_t - outside_t  in [-1, 1]
+
+(``b = prior_inside``) with ``inside_t`` = the blurred warped mask of frame t-1 above its edge (1 deep inside, 0 at the
+edge) and ``outside_t`` = 1 beyond a band of ``prior_dilation`` around it: pixels far from where
+the object was are pushed to background, pixels inside it towards foreground, and in the band
+the network alone decides (a symmetric ``w * (2 * dilated - 1)`` grows the mask by the dilation
+every frame: measured on synthetic clips, it drifts). When the warped mask is (nearly) empty
+- the object was lost or left the frame - the prior is off for that frame (the network alone
+decides, so the object can be found again). ``prior_weight = 0`` is the paper's plain OSVOS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+__all__ = ["DEFAULT_OSVOS_OPTIONS", "FlowPrior", "OSVOSOptions", "PAPER_OSVOS_OPTIONS", "resize_to_side"]
+
+FlowMethod = Literal["dis", "farneback"]
+
+
+@dataclass(frozen=True)
+class OSVOSOptions:
+    """How OSVOS adapts to one video and propagates (frozen; ``replace()`` to vary).
+
+    ``finetune_steps``: one-shot fine-tuning steps (paper: 500). ``finetune_lr``: Adam learning
+    rate (None: :func:`ivos_core.osvos_training.default_lr`). ``finetune_crop``: square crop side
+    of the fine-tuning windows in working pixels (None: the whole frame).
+    ``max_side``: working resolution - frames whose longer side exceeds it are downscaled for
+    fine-tuning and inference, probabilities are upscaled back (None: full resolution).
+    ``prior_weight``: weight ``w`` of the previous-frame prior on the logits (0: off, the paper's
+    OSVOS). ``prior_inside``: scale of the foreground boost inside the warped mask (0: the prior
+    only suppresses what lies beyond the band around it). ``prior_dilation``: dilation radius of the warped mask as a fraction of the working
+    frame's diagonal. ``flow``: ``dis`` or ``farneback``; ``flow_max_side``: the longer side the
+    flow is computed at. ``prior_min_area``: the prior is skipped when the warped mask covers
+    less than this fraction of the frame (object lost).
+    """
+
+    finetune_steps: int = 500
+    finetune_lr: float | None = None
+    finetune_crop: int | None = None
+    max_side: int | None = None
+    prior_weight: float = 0.0
+    prior_inside: float = 1.0
+    prior_dilation: float = 0.03
+    flow: FlowMethod = "dis"
+    flow_max_side: int = 160
+    prior_min_area: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if int(self.finetune_steps) < 0:
+            raise ValueError(f"OSVOSOptions.finetune_steps must be >= 0, got {self.finetune_steps}")
+        if self.finetune_lr is not None and not float(self.finetune_lr) > 0:
+            raise ValueError(f"OSVOSOptions.finetune_lr must be > 0, got {self.finetune_lr}")
+        if self.finetune_crop is not None and int(self.finetune_crop) < 32:
+            raise ValueError(f"OSVOSOptions.finetune_crop must be >= 32 pixels, got {self.finetune_crop}")
+        if self.max_side is not None and int(self.max_side) < 32:
+            raise ValueError(f"OSVOSOptions.max_side must be >= 32 pixels, got {self.max_side}")
+        if not (math.isfinite(self.prior_weight) and self.prior_weight >= 0):
+            raise ValueError(f"OSVOSOptions.prior_weight must be >= 0, got {self.prior_weight}")
+        if not 0 <= self.prior_inside <= 1:
+            raise ValueError(f"OSVOSOptions.prior_inside must be in [0, 1], got {self.prior_inside}")
+        if not 0 <= self.prior_dilation <= 0.5:
+            raise ValueError(f"OSVOSOptions.prior_dilation must be in [0, 0.5], got {self.prior_dilation}")
+        if self.flow not in ("dis", "farneback"):
+            raise ValueError(f"OSVOSOptions.flow must be 'dis' or 'farneback', got {self.flow!r}")
+        if int(self.flow_max_side) < 16:
+            raise ValueError(f"OSVOSOptions.flow_max_side must be >= 16, got {self.flow_max_side}")
+        if not 0 <= self.prior_min_area < 1:
+            raise ValueError(f"OSVOSOptions.prior_min_area must be in [0, 1), got {self.prior_min_area}")
+
+    @property
+    def uses_prior(self) -> bool:
+        return self.prior_weight > 0
+
+    def finetune_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`ivos_core.osvos_training.finetune` these options set."""
+        kw: dict[str, Any] = {}
+        if self.finetune_lr is not None:
+            kw["lr"] = float(self.finetune_lr)
+        if self.finetune_crop is not None:
+            kw["crop"] = (int(self.finetune_crop), int(self.finetune_crop))
+        return kw
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None, *, base: "OSVOSOptions | None" = None) -> "OSVOSOptions":
+        """Options from a plain dict (e.g. ``model.json`` ``osvos_options``); missing keys come
+        from ``base`` (default :data:`DEFAULT_OSVOS_OPTIONS`); unknown keys raise ValueError."""
+        d = dict(d or {})
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown OSVOS options {unknown}; allowed: {', '.join(sorted(names))}")
+        return replace(base if base is not None else DEFAULT_OSVOS_OPTIONS, **d)
+
+    def label(self) -> str:
+        """A short name for tables: ``steps100-lr0.001-side320-prior2``."""
+        parts = [f"steps{self.finetune_steps}"]
+        if self.finetune_lr is not None:
+            parts.append(f"lr{self.finetune_lr:g}")
+        if self.finetune_crop is not None:
+            parts.append(f"crop{self.finetune_crop}")
+        if self.max_side is not None:
+            parts.append(f"side{self.max_side}")
+        if self.uses_prior:
+            parts.append(f"prior{self.prior_weight:g}" + (f"in{self.prior_inside:g}" if self.prior_inside != 1 else ""))
+        else:
+            parts.append("noprior")
+        return "-".join(parts)
+
+
+#: The paper's OSVOS: 500 fine-tuning steps on the full frame, no temporal cue.
+PAPER_OSVOS_OPTIONS = OSVOSOptions()
+#: The defaults every entry point reads (evaluation, CLI, VideoSegmenter, jobs). Change them here
+#: once a configuration is chosen on the video development sequences (scripts/select_video.sh).
+DEFAULT_OSVOS_OPTIONS = PAPER_OSVOS_OPTIONS
+
+
+def resize_to_side(image: np.ndarray, max_side: int | None, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """``image`` downscaled so its longer side is at most ``max_side`` (unchanged if None/smaller)."""
+    if max_side is None or max(image.shape[:2]) <= max_side:
+        return image
+    s = max_side / max(image.shape[:2])
+    size = (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s)))
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
+class FlowPrior:
+    """The previous-frame prior of one propagation pass (stateful: frames must come in order).
+
+    ``apply(frame, logits) -> logits'`` for a propagated frame; ``observe(frame, mask)`` for a
+    frame whose mask is known (an annotation), which restarts the chain. Frames are (H, W, 3)
+    uint8 RGB, logits (H, W) float32, all at the same (working) size.
+    """
+
+    def __init__(self, options: OSVOSOptions) -> None:
+        self.options = options
+        self._grey: np.ndarray | None = None  # previous frame, grey, at flow size
+        self._mask: np.ndarray | None = None  # previous mask, float32, at flow size
+        self._dis = None
+        self.skipped = 0  # frames where the prior was off (no previous mask / object lost)
+
+    def reset(self) -> None:
+        self._grey, self._mask = None, None
+
+    def _small(self, frame: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+        return resize_to_side(grey, self.options.flow_max_side)
+
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Dense flow (h, w, 2) from grey ``a`` to grey ``b``: ``a(x) ~ b(x + flow(x))``."""
+        if self.options.flow == "dis":
+            if self._dis is None:
+                self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+            return self._dis.calc(a, b, None)
+        return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+    def _splat(self, cur: np.ndarray) -> np.ndarray:
+        """The previous mask moved to ``cur`` along the forward flow (prev -> cur), at flow size.
+
+        Forward splatting, not backward warping: a backward warp copies the mask onto any pixel
+        of the new frame that LOOKS like the object (a look-alike entering the scene), which is
+        exactly what the prior must suppress. Splatted pixels are closed with a 3x3 kernel.
+        """
+        assert self._grey is not None and self._mask is not None
+        flow = self._flow(self._grey, cur)
+        h, w = cur.shape
+        ys, xs = np.nonzero(self._mask > 0.5)
+        out = np.zeros((h, w), np.uint8)
+        if len(ys):
+            tx = np.rint(xs + flow[ys, xs, 0]).astype(np.int64)
+            ty = np.rint(ys + flow[ys, xs, 1]).astype(np.int64)
+            ok = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+            out[ty[ok], tx[ok]] = 1
+            out = cv2.morphologyEx(out, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        return out.astype(np.float32)
+
+    def warped_prior(self, frame: np.ndarray) -> np.ndarray | None:
+        """The prior (H, W) float32 in [-1, 1] for ``frame``, or None when off.
+
+        +1 deep inside the moved mask (falling to 0 at its edge), 0 in the ring up to
+        ``prior_dilation`` beyond the edge (the network decides there), -1 further out. The
+        boost stops at the edge so the mask cannot grow by the dilation from frame to frame.
+        """
+        if self._grey is None or self._mask is None:
+            return None
+        cur = self._small(frame)
+        if cur.shape != self._grey.shape:
+            return None
+        warped = self._splat(cur)
+        H, W = frame.shape[:2]
+        soft = cv2.resize(warped, (W, H), interpolation=cv2.INTER_LINEAR)
+        big = soft > 0.5
+        if big.mean() < max(self.options.prior_min_area, 1.0 / big.size):
+            return None
+        r = max(1, round(self.options.prior_dilation * math.hypot(H, W)))
+        sigma = max(0.5, r / 2)
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        band = cv2.GaussianBlur(cv2.dilate(big.astype(np.float32), k), (0, 0), sigmaX=sigma)
+        inside = np.clip(2.0 * cv2.GaussianBlur(big.astype(np.float32), (0, 0), sigmaX=sigma) - 1.0, 0.0, 1.0)
+        outside = np.clip(1.0 - 2.0 * band, 0.0, 1.0)
+        return (self.options.prior_inside * inside - outside).astype(np.float32)
+
+    def observe(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        """Frame ``frame``'s mask is ``mask`` (H, W) bool: the next frame's prior warps it."""
+        self._grey = self._small(frame)
+        h, w = self._grey.shape
+        self._mask = cv2.resize(np.asarray(mask, np.float32), (w, h), interpolation=cv2.INTER_AREA)
+
+    def apply(self, frame: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """``logits + w * (2 s - 1)`` (``logits`` unchanged when the prior is off), then
+        :meth:`observe` of the resulting mask."""
+        out = logits
+        if self.options.uses_prior:
+            s = self.warped_prior(frame)
+            if s is None:
+                self.skipped += 1
+            else:
+                out = (logits + self.options.prior_weight * s).astype(np.float32)
+        self.observe(frame, out > 0)
+        return out

@@ -1,0 +1,186 @@
+"""Choose OSVOS's adaptation settings on the video DEVELOPMENT sequences, never on DAVIS val.
+
+:func:`select_video_settings` runs OSVOS from the ground-truth first frame on the video
+development sequences (DAVIS-2016 train ``hockey``, ``lucia``, ``surf``:
+:data:`ivos_core.splits.VIDEO_DEV_SEQUENCES`, held out of parent training) for every candidate
+of a small grid - fine-tuning steps x learning rate x crop x previous-frame prior - and picks the
+one with the highest mean J over the sequences. It refuses any other sequence
+(:func:`check_development` raises :class:`ivos_core.splits.TestSetError`), so a selection cannot
+look at the DAVIS val sequences it is later reported on.
+
+Candidates that differ only in the prior share one fine-tuned network per sequence (the prior
+acts after the network, at propagation), so a prior costs one propagation, not a fine-tuning.
+Frames are loaded as the DAVIS evaluation loads them (``frame_stride``, ``max_side``) and J is
+the DAVIS J mean of :mod:`ivos_core.davis_eval` (first and last evaluated frame excluded).
+
+Each (fine-tuning setting, sequence) result is cached as JSON under ``cache_dir``, keyed by the
+parent checkpoint's size and mtime, so an interrupted sweep resumes and a new parent re-runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ivos_core.splits import VIDEO_DEV_SEQUENCES, TestSetError, require_development
+from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
+
+__all__ = ["SelectionGrid", "check_development", "select_video_settings"]
+
+
+def check_development(sequences: Sequence[str], split: str = "train") -> tuple[str, ...]:
+    """The sequences if every one is a video development sequence of DAVIS ``split`` (train);
+    else :class:`~ivos_core.splits.TestSetError` (e.g. any DAVIS val sequence)."""
+    seqs = tuple(dict.fromkeys(s.strip() for s in sequences if s and s.strip()))
+    if not seqs:
+        raise ValueError("no sequences to select on")
+    if split != "train":
+        require_development("davis", split, what="video settings selection")
+    for s in seqs:
+        require_development("davis", s, what="video settings selection")
+        if s not in VIDEO_DEV_SEQUENCES:  # belt and braces: role_of is the table, this the list
+            raise TestSetError(f"{s} is not a video development sequence ({', '.join(VIDEO_DEV_SEQUENCES)})")
+    return seqs
+
+
+@dataclass(frozen=True)
+class SelectionGrid:
+    """The candidates: every combination of ``finetune_steps`` x ``finetune_lr`` x
+    ``finetune_crop`` x ``priors`` (``(weight, inside)`` pairs; ``(0, 1)`` = the paper's OSVOS),
+    on top of ``base`` for everything else. ``frame_stride`` / ``max_side``: how frames are
+    loaded (as ``ivos eval davis`` does; metrics at that size)."""
+
+    finetune_steps: tuple[int, ...] = (100, 200)
+    finetune_lr: tuple[float | None, ...] = (None,)
+    finetune_crop: tuple[int | None, ...] = (None,)
+    priors: tuple[tuple[float, float], ...] = ((0.0, 1.0), (3.0, 0.0), (10.0, 0.0), (3.0, 0.5), (10.0, 0.5))
+    frame_stride: int = 2
+    max_side: int | None = 320
+    base: OSVOSOptions = DEFAULT_OSVOS_OPTIONS
+
+    def finetune_settings(self) -> list[OSVOSOptions]:
+        """One options record per fine-tuning setting (prior off)."""
+        return [
+            replace(self.base, finetune_steps=int(s), finetune_lr=lr, finetune_crop=c, prior_weight=0.0)
+            for s in self.finetune_steps for lr in self.finetune_lr for c in self.finetune_crop
+        ]
+
+    def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:
+        return [replace(ft, prior_weight=float(w), prior_inside=float(b)) for w, b in self.priors]
+
+
+def _file_tag(path: str | Path) -> str:
+    p = Path(path)
+    for cand in (Path(str(p) + ".safetensors"), p):
+        if cand.is_file():
+            st = cand.stat()
+            return f"{p}:{st.st_size}:{int(st.st_mtime)}"
+    raise FileNotFoundError(f"OSVOS parent checkpoint {p} not found (expected {p}.safetensors)")
+
+
+def _parent_step(path: str | Path) -> int | None:
+    try:
+        return int(json.loads(Path(str(path) + ".json").read_text()).get("step"))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def select_video_settings(
+    root: str | Path,
+    parent: str | Path,
+    grid: SelectionGrid | None = None,
+    *,
+    sequences: Sequence[str] = VIDEO_DEV_SEQUENCES,
+    split: str = "train",
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every candidate of ``grid`` on the development ``sequences`` of the DAVIS ``root``
+    with the ground-truth first frame; returns a JSON-able document: per candidate its options,
+    J mean per sequence and overall, seconds; ``choice`` = the best mean J (ties: the earlier,
+    cheaper candidate). Raises TestSetError before any work for a non-development sequence."""
+    from ivos_core.data import DavisDataset
+    from ivos_core.davis_eval import DavisEvalConfig, _load_sequence, _scores
+    from ivos_core.osvos_training import load_parent
+    from ivos_core.video import VideoSegmenter
+
+    seqs = check_development(sequences, split)
+    grid = grid or SelectionGrid()
+    say = log or (lambda msg: None)
+    tag = _file_tag(parent)
+    model = load_parent(parent, device="cpu")
+    load_cfg = DavisEvalConfig(split=split, frame_stride=grid.frame_stride, max_side=grid.max_side, init_methods=("gt",),
+                               correction_methods=())
+    ds = DavisDataset(root, split=split)
+    t_all = time.perf_counter()
+    candidates: dict[str, dict[str, Any]] = {}
+    for ft in grid.finetune_settings():
+        for name in seqs:
+            key = hashlib.sha256(json.dumps([tag, ft.to_dict(), [list(p) for p in grid.priors], name,
+                                             grid.frame_stride, grid.max_side, seed]).encode()).hexdigest()[:16]
+            cache = None if cache_dir is None else Path(cache_dir) / f"{name}-{ft.label()}-{key}.json"
+            if cache is not None and cache.is_file():
+                rows = json.loads(cache.read_text())
+                say(f"{name} {ft.label()}: cached")
+            else:
+                _, frames, gts, void = _load_sequence(ds.sequence(name), load_cfg)
+                vs = VideoSegmenter(model, device=device, options=ft, seed=seed)
+                vs.open(frames, name=name)
+                vs.set_mask(0, gts[0])
+                t0 = time.perf_counter()
+                vs.fit()
+                fit_s = time.perf_counter() - t0
+                rows = []
+                for opts in grid.with_priors(ft):
+                    vs.options = opts
+                    t1 = time.perf_counter()
+                    vs.propagate_all()
+                    prop_s = time.perf_counter() - t1
+                    preds = np.stack([vs.mask(i) for i in range(len(frames))])
+                    j = float(_scores(preds, gts, void)[0]["J_mean"])
+                    rows.append({"options": opts.to_dict(), "J_mean": j, "fit_s": round(fit_s, 2),
+                                 "propagate_s": round(prop_s, 2), "n_frames": int(len(frames))})
+                    say(f"{name} {opts.label()}: J {j:.3f} (fit {fit_s:.1f} s, propagate {prop_s:.1f} s)")
+                vs.close()
+                if cache is not None:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cache.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(rows, indent=1))
+                    tmp.replace(cache)
+            for r in rows:
+                label = OSVOSOptions.from_dict(r["options"]).label()
+                c = candidates.setdefault(label, {"label": label, "options": r["options"], "J": {}, "seconds": {}})
+                c["J"][name] = r["J_mean"]
+                c["seconds"][name] = round(r["fit_s"] + r["propagate_s"], 2)
+    for c in candidates.values():
+        c["J_mean"] = float(np.mean([c["J"][s] for s in seqs]))
+    ranked = list(candidates.values())
+    best = max(ranked, key=lambda c: c["J_mean"])  # max keeps the first of equals: the cheaper
+    plain = [c for c in ranked if c["options"]["prior_weight"] == 0]
+    return {
+        "what": "OSVOS adaptation settings chosen on the DAVIS-2016 video development sequences "
+                "(ground-truth first frame; DAVIS J mean, first and last evaluated frame excluded)",
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "root": str(root),
+        "split": split,
+        "sequences": list(seqs),
+        "parent": str(parent),
+        "parent_step": _parent_step(parent),
+        "frame_stride": grid.frame_stride,
+        "max_side": grid.max_side,
+        "seed": seed,
+        "candidates": ranked,
+        "choice": {"label": best["label"], "options": best["options"], "J_mean": best["J_mean"], "J": best["J"]},
+        "best_plain_osvos": None if not plain else max(plain, key=lambda c: c["J_mean"])["label"],
+        "seconds": round(time.perf_counter() - t_all, 1),
+    }
