@@ -20,7 +20,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 
-DATASETS = ("grabcut", "berkeley", "davis", "pascal", "sbd", "synthetic")
+DATASETS = ("grabcut", "coco_mval", "berkeley", "davis", "pascal", "sbd", "synthetic")
 
 
 @schema_app.command("session")
@@ -61,16 +61,25 @@ def eval_compare(
     out: Path = typer.Option(Path("outputs/eval/compare.png"), help="the mIoU-vs-clicks figure"),
     label: Optional[list[str]] = typer.Option(None, "--label", help="one per summary (default: its method)"),
     title: str = typer.Option("", help="figure title"),
+    paired: bool = typer.Option(
+        True, "--paired/--no-paired",
+        help="paired per-image NoC comparison of the first run against each other run (wins/ties/losses, "
+             "seeded bootstrap 95%% interval of the mean difference); printed and written to OUT's stem + "
+             ".paired.json"),
+    seed: int = typer.Option(0, help="bootstrap seed of the paired comparison"),
 ) -> None:
-    """One NoC table and one mIoU-vs-clicks figure for several evaluation runs."""
+    """One NoC table and one mIoU-vs-clicks figure for several evaluation runs, and paired
+    per-image comparisons of the first run against the others (same items required)."""
     from ivos_core.evaluation import plot_miou_curves, summary_table
 
     docs = []
+    files = []
     for p in summaries:
         f = p / "summary.json" if p.is_dir() else p
         if not f.is_file():
             raise typer.BadParameter(f"{f}: no summary.json (run `ivos eval interactive` first)")
         docs.append(json.loads(f.read_text(encoding="utf-8")))
+        files.append(f)
     if label and len(label) != len(docs):
         raise typer.BadParameter(f"{len(label)} --label values for {len(docs)} summaries")
     names = label or [d.get("method", f"run{i}") for i, d in enumerate(docs)]
@@ -78,13 +87,44 @@ def eval_compare(
     plot_miou_curves(dict(zip(names, docs)), out, title=title)
     print_rows(summary_table([{**d, "method": n} for d, n in zip(docs, names)]), title="comparison")
     console.print(f"figure: {out}")
+    if paired and len(docs) > 1:
+        _paired_report(files, docs, names, out.with_name(out.stem + ".paired.json"), seed)
+
+
+def _paired_report(files: list[Path], docs: list[dict], names: list[str], path: Path, seed: int) -> None:
+    """Pair the first run (A) with each other run (B) on per-image NoC@85/90; print and write JSON."""
+    from ivos_core.paired import PairedError, paired_comparison, per_item_noc
+
+    base = {t: per_item_noc(files[0], t) for t in (0.85, 0.9)}
+    comparisons, rows = [], []
+    for f, d, n in zip(files[1:], docs[1:], names[1:]):
+        entry = {"a": names[0], "b": n, "a_run": str(files[0]), "b_run": str(f),
+                 "dataset": d.get("dataset"), "split": d.get("split"), "role": d.get("role")}
+        try:
+            for t in (0.85, 0.9):
+                r = paired_comparison(base[t], per_item_noc(f, t), seed=seed)
+                entry[f"noc@{round(100 * t)}"] = r
+                rows.append({"A": names[0], "B": n, "metric": f"NoC@{round(100 * t)}", "n": r["n"],
+                             "B wins": r["wins"], "ties": r["ties"], "B losses": r["losses"],
+                             "mean B-A": round(r["mean_diff"], 3),
+                             "95% CI": f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]",
+                             "excl. 0": r["ci_excludes_zero"]})
+        except PairedError as exc:
+            raise typer.BadParameter(f"cannot pair {files[0]} with {f}: {exc}") from exc
+        comparisons.append(entry)
+    print_rows(rows, title="paired per-image NoC (B - A; negative = B needs fewer clicks)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"comparisons": comparisons}, indent=2))
+    console.print(f"paired comparison: {path}")
 
 
 @eval_app.command("interactive")
 def eval_interactive(
     dataset: str = typer.Option("grabcut", help=f"one of {', '.join(DATASETS)}"),
     root: Path = typer.Option(..., help="dataset root (e.g. ../shared/data/GrabCut)"),
-    method: str = typer.Option("grabcut", help="grabcut | ours | ifcn"),
+    method: str = typer.Option(
+        "grabcut", help="grabcut (NoC baseline, clicks as seeds) | grabcut-rerun | grabcut-continue | grabcut-box "
+                        "(the §3.3 box corrector) | ours | ifcn"),
     checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint for ours/ifcn"),
     crf: bool = typer.Option(False, "--crf/--no-crf", help="dense-CRF refinement of deep predictions"),
     zoom_in: bool = typer.Option(False, "--zoom-in/--no-zoom-in",
@@ -96,17 +136,35 @@ def eval_interactive(
     keep_clicked: bool = typer.Option(False, "--keep-clicked/--all-components",
                                       help="keep only mask components holding a positive click"),
     davis_frames: str = typer.Option("first", help="davis only: 'first' frames of each sequence or 'all' frames"),
-    split: Optional[str] = typer.Option(None, help="davis only: split (default val for first frames, train for all)"),
+    split: Optional[str] = typer.Option(
+        None, help="davis: split (default val for first frames, train for all); coco_mval: dev (default, the "
+                   "interactive DEVELOPMENT set) or train"),
     stride: int = typer.Option(1, min=1, help="davis --davis-frames all: every stride-th frame"),
     max_clicks: int = typer.Option(20, help="click cap of the NoC protocol"),
     limit: Optional[int] = typer.Option(None, help="evaluate only the first N samples"),
     seed: int = 0,
     out: Path = typer.Option(Path("outputs/eval"), help="output folder"),
+    select: bool = typer.Option(
+        False, "--select",
+        help="this run is used to CHOOSE a setting: refuse unless the dataset/split is a development set "
+             "(coco_mval dev, the DAVIS video dev sequences)"),
 ) -> None:
-    """NoC@85/90 and mIoU@k with the robot user (Prefect flow ``eval-interactive``)."""
+    """NoC@85/90 and mIoU@k with the robot user (Prefect flow ``eval-interactive``).
+
+    summary.json records the dataset, split, role (test/development/training) and this command.
+    """
     prefect_defaults()
     if dataset not in DATASETS:
         raise typer.BadParameter(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    if select:
+        from ivos_core.splits import TestSetError, require_development
+
+        eff_split = (split or "dev") if dataset == "coco_mval" else split
+        try:
+            require_development(dataset, eff_split, what="`ivos eval interactive --select`")
+        except TestSetError as exc:
+            console.print(f"[red]refused[/red]: {exc}")
+            raise typer.Exit(2) from exc
     from flows.eval_interactive import eval_interactive_flow
     from ivos_core.evaluation import summary_table
 
@@ -119,6 +177,10 @@ def eval_interactive(
             dataset_kw["split"] = split
         if davis_frames == "all":
             dataset_kw["stride"] = stride
+    elif dataset == "coco_mval":
+        dataset_kw["split"] = split or "dev"
+    elif split:
+        raise typer.BadParameter(f"--split applies to davis and coco_mval only, not {dataset!r}")
     summary = eval_interactive_flow(
         dataset=dataset,
         root=str(root),
@@ -136,8 +198,11 @@ def eval_interactive(
         out=str(out),
     )
     print_rows(summary_table([summary]), title="interactive evaluation")
+    for s in summary.get("failed_items", [])[:20]:
+        console.print(f"[red]failed (counted at the cap)[/red] {s['item']}: {s['error']}")
     for s in summary.get("skipped", [])[:20]:
-        console.print(f"[red]skipped[/red] {s['item']}: {s['reason']}")
+        console.print(f"[yellow]skipped (data)[/yellow] {s['item']}: {s['reason']}")
+    console.print(f"set: {summary.get('dataset')}/{summary.get('split')} ({summary.get('role')})")
     console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
 
 
@@ -201,11 +266,13 @@ def _mount() -> None:
     from flows.cli_jobs import register as register_jobs
     from flows.cli_simulate import simulate_app
     from flows.cli_video import register as register_video
+    from flows.annotate.cli import register as register_annotate
 
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(simulate_app, name="simulate")
     register_jobs(app)
     register_video(app, train_app, eval_app)
+    register_annotate(app)
     register_interchange(app)  # export, import, segment
 
 

@@ -8,22 +8,33 @@ same predictions, so methods compare fairly.
 
 Methods are plugins: anything with ``name``, ``set_image(image)`` and
 ``predict(inputs, prev_mask) -> bool mask`` (see :class:`InteractiveMethod`).
+
+Honest bookkeeping (issue 12):
+
+* an image on which the METHOD fails (raises, or returns a mask of the wrong shape) is a *failed
+  item*: it counts at the click cap (IoU 0 after every click) and is listed in ``failed_items``
+  with its error. Dropping it would let two methods be averaged over different images and reward
+  a method for crashing on the hard ones. Only DATA problems (an unreadable file, an empty object
+  mask) are ``skipped``: they are the same for every method.
+* ``summary.json`` records ``dataset``, ``split``, ``role`` (:func:`ivos_core.splits.role_of`:
+  test / development / training) and the ``command`` and ``parameters`` that made it, so a number
+  can be traced to the set it was measured on.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import shlex
+import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from ivos_core.interactions import Click, Stroke
 from ivos_core.metrics import iou, miou_curve, noc
 from ivos_core.simulation import RobotUser
+from ivos_core.splits import role_of
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.85, 0.9)
 
@@ -41,6 +52,23 @@ class InteractiveMethod(Protocol):
         """All inputs so far + the previous mask -> (H, W) bool mask."""
 
 
+class EmptyObjectError(ValueError):
+    """The ground truth has no object outside the ignore band: a data problem (sample skipped)."""
+
+
+class MethodFailure(RuntimeError):
+    """The method raised or returned a wrong-shaped mask during the robot loop on one image.
+
+    ``clicks`` / ``ious`` are what the loop had recorded before the failure (kept for the record;
+    the item still counts at the click cap). The original exception is ``__cause__`` when any.
+    """
+
+    def __init__(self, message: str, clicks: list[tuple[int, int, bool]], ious: list[float]) -> None:
+        super().__init__(message)
+        self.clicks = clicks
+        self.ious = ious
+
+
 @dataclass
 class SampleResult:
     sample_id: str
@@ -50,11 +78,18 @@ class SampleResult:
     ious: list[float]
     seconds: list[float]
     stopped_early: bool
+    error: str | None = None  # set on a failed item: NoC = cap, IoU 0 after every click
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
     def clicks_to(self, threshold: float, max_clicks: int) -> int:
         from ivos_core.metrics import clicks_to_reach
 
-        return clicks_to_reach(self.ious, threshold, max_clicks) if self.ious else max_clicks
+        if self.failed or not self.ious:
+            return max_clicks
+        return clicks_to_reach(self.ious, threshold, max_clicks)
 
     def row(self, max_clicks: int = 20) -> dict[str, Any]:
         return {
@@ -62,7 +97,7 @@ class SampleResult:
             "item": self.sample_id,  # the analytics store's item column
             "noc@85": self.clicks_to(0.85, max_clicks),
             "noc@90": self.clicks_to(0.9, max_clicks),
-            "iou@1": self.ious[0] if self.ious else float("nan"),
+            "iou@1": 0.0 if self.failed else (self.ious[0] if self.ious else float("nan")),
             "height": self.height,
             "width": self.width,
             "n_clicks": len(self.clicks),
@@ -71,8 +106,10 @@ class SampleResult:
             "click_positive": [c[2] for c in self.clicks],
             "ious": self.ious,
             "seconds": self.seconds,
-            "final_iou": self.ious[-1] if self.ious else float("nan"),
+            "final_iou": 0.0 if self.failed else (self.ious[-1] if self.ious else float("nan")),
             "stopped_early": self.stopped_early,
+            "failed": self.failed,
+            "error": self.error or "",
         }
 
 
@@ -82,21 +119,40 @@ class EvalResult:
     method: str
     max_clicks: int
     thresholds: tuple[float, ...]
-    samples: list[SampleResult] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path or id, reason)
+    samples: list[SampleResult] = field(default_factory=list)  # failed items included
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # data problems: (path or id, reason)
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None
+    command: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed_items(self) -> list[SampleResult]:
+        return [s for s in self.samples if s.failed]
 
     def summary(self) -> dict[str, Any]:
-        per = [s.ious for s in self.samples]
+        # a failed item's IoU is 0 after every click: it never reaches a threshold (NoC = cap)
+        per = [[0.0] if s.failed else s.ious for s in self.samples]
+        split = self.split
+        if split is None:
+            split = (self.extra.get("dataset_options") or {}).get("split")
         out: dict[str, Any] = {
             "dataset": self.dataset,
+            "split": split,
+            "role": role_of(self.dataset, split),
             "method": self.method,
             "n": len(self.samples),
+            "n_failed_items": len(self.failed_items),
+            "failed_items": [
+                {"item": s.sample_id, "error": s.error, "clicks_done": len(s.ious)} for s in self.failed_items
+            ],
             "n_skipped": len(self.skipped),
             "skipped": [{"item": a, "reason": b} for a, b in self.skipped],
             "max_clicks": self.max_clicks,
             "seed": self.seed,
+            "command": self.command,
+            "parameters": dict(self.parameters),
         }
         if per:
             out["noc"] = {}
@@ -138,18 +194,28 @@ def evaluate_sample(
 
     When the robot has nothing left to fix (prediction equals ground truth outside the ignore
     band) the loop stops: the metrics pad the remaining clicks with the last IoU.
+
+    Raises :class:`EmptyObjectError` (a data problem) when there is no object, and
+    :class:`MethodFailure` when the method raises or returns a wrong-shaped mask.
     """
     gt = np.asarray(gt, dtype=bool)
     if not np.any(gt & ~ignore if ignore is not None else gt):
         # NoC is undefined without an object: the robot has nothing to click
-        raise ValueError("empty object mask (no foreground outside the ignore band): nothing to segment")
+        raise EmptyObjectError("empty object mask (no foreground outside the ignore band): nothing to segment")
     robot = RobotUser(gt, ignore)
-    method.set_image(image)
     pred = np.zeros_like(gt)
     clicks: list[Click] = []
     ious: list[float] = []
     secs: list[float] = []
     stopped = False
+
+    def failure(msg: str) -> MethodFailure:
+        return MethodFailure(msg, [(int(c.x), int(c.y), bool(c.positive)) for c in clicks], list(ious))
+
+    try:
+        method.set_image(image)
+    except Exception as exc:
+        raise failure(f"set_image: {type(exc).__name__}: {exc}") from exc
     for _ in range(max_clicks):
         click = robot.next_click(pred)
         if click is None:
@@ -157,11 +223,14 @@ def evaluate_sample(
             break
         clicks.append(click)
         t0 = time.perf_counter()
-        out = method.predict(list(clicks), pred)
+        try:
+            out = method.predict(list(clicks), pred)
+        except Exception as exc:
+            raise failure(f"predict (click {len(clicks)}): {type(exc).__name__}: {exc}") from exc
         secs.append(time.perf_counter() - t0)
         out = np.asarray(out, dtype=bool)
         if out.shape != gt.shape:
-            raise ValueError(
+            raise failure(
                 f"method {method.name!r} returned a mask of shape {out.shape} for an image of "
                 f"shape {gt.shape}; methods must predict at the image's own size"
             )
@@ -195,11 +264,18 @@ def evaluate_interactive(
     seed: int = 0,
     stop_at: float | None = None,
     progress: ProgressFn | None = None,
+    split: str | None = None,
+    command: str | None = None,
 ) -> EvalResult:
     """Evaluate ``method`` on every sample of ``dataset`` (an ``ivos_core.data`` dataset).
 
-    A sample that fails to load or makes the method raise is recorded in ``skipped`` with its
-    path and reason; the rest of the evaluation completes.
+    A sample that fails to load, or has no object, is recorded in ``skipped`` (a data problem,
+    the same for every method). A sample on which the method raises (or returns a wrong-shaped
+    mask) is a failed item: it counts at the click cap and is listed in the summary's
+    ``failed_items``. Either way the rest of the evaluation completes.
+
+    ``split`` defaults to the dataset's ``split`` attribute; ``command`` to ``sys.argv`` joined
+    (the CLI's command line); both go into the summary with the call's parameters.
     """
     from ivos_core.data import SampleError
 
@@ -207,12 +283,24 @@ def evaluate_interactive(
     ids = list(dataset.ids())
     if limit is not None:
         ids = ids[:limit]
+    name = dataset_name or type(dataset).__name__
     result = EvalResult(
-        dataset=dataset_name or type(dataset).__name__,
+        dataset=name,
         method=method.name,
         max_clicks=max_clicks,
         thresholds=tuple(thresholds),
         seed=seed,
+        split=split if split is not None else getattr(dataset, "split", None),
+        command=command if command is not None else shlex.join(sys.argv),
+        parameters={
+            "dataset": name,
+            "method": method.name,
+            "max_clicks": max_clicks,
+            "thresholds": list(thresholds),
+            "limit": limit,
+            "seed": seed,
+            "stop_at": stop_at,
+        },
     )
     for i, sid in enumerate(ids):
         try:
@@ -232,8 +320,18 @@ def evaluate_interactive(
                         stop_at=stop_at,
                     )
                 )
-            except Exception as exc:  # one bad image must not end a long evaluation
-                result.skipped.append((str(sample.source), f"{type(exc).__name__}: {exc}"))
+            except EmptyObjectError as exc:  # data: nothing to segment, the same for every method
+                result.skipped.append((str(sample.source), str(exc)))
+            except Exception as exc:  # the method failed: count at the cap, list it, carry on
+                clicks = getattr(exc, "clicks", [])
+                h, w = np.asarray(sample.mask).shape[:2]
+                result.samples.append(
+                    SampleResult(
+                        sample_id=sample.sample_id, height=int(h), width=int(w), clicks=list(clicks),
+                        ious=list(getattr(exc, "ious", [])), seconds=[], stopped_early=False,
+                        error=str(exc) if isinstance(exc, MethodFailure) else f"{type(exc).__name__}: {exc}",
+                    )
+                )
         if progress is not None:
             progress(i + 1, len(ids), sid)
     return result
@@ -252,106 +350,12 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def write_eval_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``summary.json``, ``per_image.parquet`` (+ CSV) and ``miou_curve.png``.
-
-    Files are written to temporary names and renamed, so a reader never sees half a summary.
-    """
-    import pandas as pd
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = result.summary()
-    paths = {
-        "summary": out / "summary.json",
-        "per_image": out / "per_image.parquet",
-        "per_image_csv": out / "per_image.csv",
-        "figure": out / "miou_curve.png",
-    }
-    df = pd.DataFrame(result.rows())
-    if df.empty:
-        df = pd.DataFrame(columns=["sample_id", "ious", "final_iou"])
-    _atomic(paths["per_image"], lambda p: df.to_parquet(p, index=False))
-    csv_df = df.copy()
-    for col in ("click_x", "click_y", "click_positive", "ious", "seconds"):
-        if col in csv_df:
-            csv_df[col] = csv_df[col].map(lambda v: json.dumps([_jsonable(x) for x in v]))
-    _atomic(paths["per_image_csv"], lambda p: csv_df.to_csv(p, index=False))
-    _atomic(paths["figure"], lambda p: plot_miou_curves({result.method: summary}, p, title=result.dataset))
-    _atomic(paths["summary"], lambda p: p.write_text(json.dumps(summary, indent=2)))
-    return paths
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, (np.floating, float)):
-        return None if math.isnan(float(x)) else round(float(x), 5)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write(tmp)
-    tmp.replace(path)
-
-
-def plot_miou_curves(summaries: dict[str, dict[str, Any]], path: str | Path, *, title: str = "") -> Path:
-    """mIoU after k clicks, one line per method, with the 0.85 / 0.9 thresholds drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for name, summ in summaries.items():
-        curve = summ.get("miou_at") or {}
-        if not curve:
-            continue
-        ks = sorted(int(k) for k in curve)
-        label = name
-        if "0.9" in summ.get("noc", {}):
-            label += f" (NoC@90 {summ['noc']['0.9']:.2f})"
-        ax.plot(ks, [curve[str(k)] for k in ks], marker="o", ms=3, label=label)
-    for t in (0.85, 0.9):
-        ax.axhline(t, color="grey", lw=0.6, ls="--")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("number of clicks")
-    ax.set_ylabel("mean IoU")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"mIoU vs clicks{': ' + title if title else ''}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
-
-
-def summary_table(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flatten summaries into rows for printing (method, n, NoC@85, NoC@90, failed, s/click)."""
-    rows = []
-    for s in summaries:
-        rows.append(
-            {
-                "dataset": s.get("dataset"),
-                "method": s.get("method"),
-                "n": s.get("n"),
-                "NoC@85": s.get("noc", {}).get("0.85"),
-                "NoC@90": s.get("noc", {}).get("0.9"),
-                "failed@90": s.get("n_failed", {}).get("0.9"),
-                "mIoU@1": s.get("miou_at", {}).get("1"),
-                "mIoU@5": s.get("miou_at", {}).get("5"),
-                "s/click": s.get("seconds_per_click"),
-            }
-        )
-    return rows
-
+from ivos_core.eval_report import plot_miou_curves, summary_table, write_eval_outputs  # noqa: E402
 
 __all__ = [
+    "EmptyObjectError",
     "InteractiveMethod",
+    "MethodFailure",
     "SampleResult",
     "EvalResult",
     "evaluate_sample",

@@ -14,7 +14,10 @@ import numpy as np
 
 from ivos_core.interactions import Click, Stroke
 
-METHODS = ("grabcut", "grabcut-nobox", "ours", "ifcn")
+# grabcut: the NoC baseline (clicks as hard seeds, ivos_core.baselines.grabcut.GrabCutClickMethod, default
+# mode chosen on COCO_MVal dev); grabcut-rerun / grabcut-continue: its two modes; grabcut-box: the §3.3
+# heuristic-box corrector of Table 3 (GrabCutMethod below, also what davis_eval uses).
+METHODS = ("grabcut", "grabcut-rerun", "grabcut-continue", "grabcut-box", "grabcut-nobox", "ours", "ifcn")
 
 
 class GrabCutMethod:
@@ -28,7 +31,7 @@ class GrabCutMethod:
     def __init__(self, *, click_radius: int = 5, iterations: int = 5, use_box: bool = True) -> None:
         from ivos_core.baselines.grabcut import GrabCutSegmenter
 
-        self.name = "grabcut" if use_box else "grabcut-nobox"
+        self.name = "grabcut-box" if use_box else "grabcut-nobox"
         self.use_box = use_box
         self._seg = GrabCutSegmenter(click_radius=click_radius, iterations=iterations)
         self._image: np.ndarray | None = None
@@ -78,7 +81,11 @@ def build_method(
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
     ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
     :class:`~ivos_core.segmenter.InteractiveSegmenter`) apply to the networks."""
-    if name == "grabcut":
+    if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
+        from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
+
+        return GrabCutClickMethod(DEFAULT_NOC_MODE if name == "grabcut" else name.split("-", 1)[1])
+    if name == "grabcut-box":
         return GrabCutMethod()
     if name == "grabcut-nobox":
         return GrabCutMethod(use_box=False)

@@ -1,37 +1,37 @@
 #!/usr/bin/env bash
-# Choose the colour cue's weight on a development set, then evaluate the choice once on GrabCut.
-# Development set: every 25th frame of the DAVIS-2016 val sequences (27 frames here) - neither
-# training data (DAVIS train, BSDS500, synthetic) nor the GrabCut test images. Every variant runs
-# with the dense CRF; w > 0 adds the clicked-component filter (--keep-clicked).
+# Choose the colour cue's weight on the DEVELOPMENT set, then evaluate the choice once on GrabCut.
+# Development set: COCO_MVal dev.txt (100 object instances; ../shared/data/README.md). It used to
+# be every 25th frame of the DAVIS-2016 val sequences: a test set (frame 0 of the very sequences
+# scored in Fig. 5 and Table 3), so that choice was not honest (issue 12). Every variant runs with
+# the dense CRF; w > 0 adds the clicked-component filter (--keep-clicked). The dev runs use
+# --select and the choice is made by python -m ivos_core.selection, which refuses test sets.
 # Usage: scripts/select_colour_weight.sh DATA_ROOT [CHECKPOINT] [WEIGHTS...]
-# README "Colour cue": CHECKPOINT=runs/lite-gauss/final, weights 0 0.5 1 2, one torch thread on
-# the 2-core build machine (about 7 minutes for the sweep, 2 for the GrabCut run).
+# (default weights 0 0.5 1 2; one torch thread). To choose the checkpoint as well, use
+# scripts/select_interactive.sh DATA_ROOT CKPT_DIR.
 set -euo pipefail
 DATA=${1:?usage: $0 DATA_ROOT [CHECKPOINT] [WEIGHTS...]}
 CK=${2:-runs/lite-gauss/final}
 shift $(( $# >= 2 ? 2 : 1 ))
 [ $# -gt 0 ] || set -- 0 0.5 1 2
 WEIGHTS=("$@")
-IVOS=.venv/bin/ivos
+IVOS=${IVOS:-.venv/bin/ivos}
+PY=${PY:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 NAME=$(basename "$(dirname "$CK")")-$(basename "$CK")
+OUT=outputs/select/colour-$NAME
+$PY -m ivos_core.selection guard coco_mval dev
 runs=()
 for w in "${WEIGHTS[@]}"; do
   extra=(); [ "$w" != "0" ] && extra=(--colour "$w" --keep-clicked)
-  $IVOS eval interactive --dataset davis --root "$DATA/DAVIS" --davis-frames all --split val --stride 25 \
-      --method ours --checkpoint "$CK" --crf "${extra[@]}" --out "runs/eval/dev-$NAME-colour$w"
-  runs+=("runs/eval/dev-$NAME-colour$w")
+  $IVOS eval interactive --dataset coco_mval --root "$DATA/COCO_MVal" --split dev --select \
+      --method ours --checkpoint "$CK" --crf "${extra[@]}" --out "$OUT/dev-colour$w"
+  runs+=("$OUT/dev-colour$w")
 done
-$IVOS eval compare "${runs[@]}" --title "development set: DAVIS-2016 val, every 25th frame" --out "runs/eval/dev-$NAME.png"
+$IVOS eval compare "${runs[@]}" --title "development set: COCO_MVal dev.txt" --out "$OUT/dev.png"
 # the weight with the lowest NoC@90 on the development set (ties: lower NoC@85), then GrabCut once
-best=$(.venv/bin/python - "${runs[@]}" <<'PY'
-import json, sys
-docs = [(json.load(open(f"{r}/summary.json")), r) for r in sys.argv[1:]]
-best = min(docs, key=lambda d: (d[0]["noc"]["0.9"], d[0]["noc"]["0.85"]))
-print(best[1].rsplit("colour", 1)[1])
-PY
-)
-echo "chosen on the development set: colour weight $best"
+best=$($PY -m ivos_core.selection choose --stage colour --record "docs/results/dev/colour-$NAME.json" \
+    --field colour "${runs[@]}")
+echo "chosen on the development set (COCO_MVal dev): colour weight $best"
 extra=(); [ "$best" != "0" ] && extra=(--colour "$best" --keep-clicked)
 $IVOS eval interactive --dataset grabcut --root "$DATA/GrabCut" --method ours --checkpoint "$CK" --crf "${extra[@]}" \
-    --out "runs/eval/grabcut-$NAME-crf-colour$best"
+    --out "$OUT/grabcut-crf-colour$best"

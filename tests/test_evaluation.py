@@ -110,7 +110,7 @@ def test_cap_counts_for_failures():
     assert s["miou_at"]["5"] == 0.0
 
 
-def test_method_returning_wrong_shape_is_skipped_not_fatal():
+def test_method_returning_wrong_shape_is_a_failed_item_not_fatal():
     class Wrong:
         name = "wrong"
 
@@ -120,9 +120,84 @@ def test_method_returning_wrong_shape_is_skipped_not_fatal():
         def predict(self, inputs, prev_mask):
             return np.zeros((3, 3), bool)
 
-    res = evaluate_interactive(FakeDataset(n_good=2, broken=()), Wrong())
-    assert res.summary()["n"] == 0 and len(res.skipped) == 2
-    assert "shape" in res.skipped[0][1]
+    res = evaluate_interactive(FakeDataset(n_good=2, broken=()), Wrong(), max_clicks=7)
+    s = res.summary()
+    assert s["n"] == 2 and s["n_skipped"] == 0 and s["n_failed_items"] == 2
+    assert s["noc"] == {"0.85": 7.0, "0.9": 7.0}
+    assert "shape" in s["failed_items"][0]["error"]
+
+
+class RaisesOn:
+    """Painter that raises on one image (picked by its fill value) at a given click."""
+
+    name = "raises-on"
+
+    def __init__(self, bad_value, at_click=2):
+        self.bad_value, self.at_click = bad_value, at_click
+        self.painter = Painter()
+
+    def set_image(self, image):
+        self.bad = image[0, 0, 0] == self.bad_value
+        self.painter.set_image(image)
+
+    def predict(self, inputs, prev_mask):
+        if self.bad and len(inputs) >= self.at_click:
+            raise RuntimeError("out of memory on this one")
+        return self.painter.predict(inputs, prev_mask)
+
+
+def test_failed_image_counts_at_the_cap_and_is_listed(tmp_path):
+    ds = FakeDataset(n_good=3, broken=())
+    cap = 10
+    ok = evaluate_interactive(ds, Painter(), max_clicks=cap)
+    res = evaluate_interactive(ds, RaisesOn(bad_value=1), max_clicks=cap, dataset_name="fake")
+    s = res.summary()
+    # the failing image stays in the mean (n = 3) at the cap, IoU 0 after every click
+    assert s["n"] == 3 and s["n_skipped"] == 0 and s["n_failed_items"] == 1
+    fi = s["failed_items"][0]
+    assert fi["item"] == "s1" and "RuntimeError" in fi["error"] and "out of memory" in fi["error"]
+    assert fi["clicks_done"] == 1  # the first click worked, the second raised
+    per_ok = {r["item"]: r["noc@90"] for r in ok.rows()}
+    per = {r["item"]: r["noc@90"] for r in res.rows()}
+    assert per["s1"] == cap and per["s0"] == per_ok["s0"] and per["s2"] == per_ok["s2"]
+    assert s["noc"]["0.9"] == pytest.approx(np.mean([per_ok["s0"], cap, per_ok["s2"]]))
+    ok_curve = ok.summary()["miou_at"]
+    assert s["miou_at"]["1"] == pytest.approx(
+        (ok.samples[0].ious[0] + 0.0 + ok.samples[2].ious[0]) / 3, abs=1e-4
+    )
+    assert s["miou_at"]["1"] < ok_curve["1"]
+    # and the files say so
+    paths = write_eval_outputs(res, tmp_path)
+    written = json.loads(paths["summary"].read_text())
+    assert written["failed_items"] == s["failed_items"]
+    df = pd.read_parquet(paths["per_image"])
+    assert df.set_index("item").loc["s1", "failed"] and df.set_index("item").loc["s1", "noc@90"] == cap
+
+
+def test_set_image_raising_is_a_failed_item():
+    class Broken(Painter):
+        name = "broken"
+
+        def set_image(self, image):
+            raise OSError("weights missing")
+
+    s = evaluate_interactive(FakeDataset(n_good=2, broken=()), Broken(), max_clicks=4).summary()
+    assert s["n"] == 2 and s["n_failed_items"] == 2 and s["noc"]["0.9"] == 4.0
+    assert "set_image" in s["failed_items"][0]["error"] and s["failed_items"][0]["clicks_done"] == 0
+
+
+def test_summary_records_dataset_split_role_and_command(tmp_path):
+    from ivos_core.evaluation import evaluate_sample as _  # noqa: F401 (import check)
+
+    ds = FakeDataset(n_good=1, broken=())
+    ds.split = "dev"
+    s = evaluate_interactive(ds, Painter(), dataset_name="coco_mval", max_clicks=3, command="ivos eval x").summary()
+    assert (s["dataset"], s["split"], s["role"], s["command"]) == ("coco_mval", "dev", "development", "ivos eval x")
+    assert s["parameters"]["max_clicks"] == 3 and s["parameters"]["method"] == "painter"
+    s = evaluate_interactive(FakeDataset(n_good=1, broken=()), Painter(), dataset_name="grabcut", max_clicks=3).summary()
+    assert s["split"] is None and s["role"] == "test" and s["command"]  # sys.argv by default
+    s = evaluate_interactive(ds, Painter(), dataset_name="coco_mval", split="train", max_clicks=3).summary()
+    assert s["split"] == "train" and s["role"] == "training"
 
 
 def test_outputs_written(tmp_path):

@@ -142,3 +142,79 @@ def test_prev_mask_in_box_option_labels_box_pixels_outside_the_mask_background()
     assert lab[60, 60] == cv2.GC_PR_FGD and lab[45, 45] == cv2.GC_PR_BGD and lab[10, 10] == cv2.GC_BGD
     lab = GrabCutSegmenter().initial_labels((H, W), [], prev_mask=prev, box=(40, 40, 80, 80))
     assert lab[45, 45] == cv2.GC_PR_FGD  # default: pure rect semantics inside the box
+
+
+# --- the NoC baseline: clicks as hard seeds, image border background, previous mask kept ---------
+
+from ivos_core.baselines.grabcut import (  # noqa: E402
+    DEFAULT_NOC_MODE,
+    NOC_MODES,
+    GrabCutClickMethod,
+    click_seed_labels,
+)
+
+
+def _two_part_scene(seed: int = 0):
+    """One object in two parts of different colours (yellow disk left, green disk right) on blue."""
+    rng = np.random.default_rng(seed)
+    left = (XX - 40) ** 2 + (YY - 60) ** 2 <= 22**2
+    right = (XX - 122) ** 2 + (YY - 60) ** 2 <= 22**2
+    img = np.empty((H, W, 3))
+    img[:] = (40, 90, 200)
+    img[left] = (220, 180, 40)
+    img[right] = (60, 200, 60)
+    img = np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+    return img, left, right
+
+
+def test_click_seed_labels():
+    prev = np.zeros((H, W), bool)
+    prev[10:30, 10:30] = True
+    lab = click_seed_labels((H, W), [Click(x=60, y=60), Click(x=100, y=20, positive=False), Click(x=0, y=50)])
+    assert lab[70, 70] == cv2.GC_PR_BGD and lab[0, 80] == cv2.GC_BGD and lab[80, W - 1] == cv2.GC_BGD
+    assert lab[60, 63] == cv2.GC_FGD and lab[60, 66] == cv2.GC_PR_BGD  # radius-5 disk
+    assert lab[20, 100] == cv2.GC_BGD and lab[50, 0] == cv2.GC_FGD  # a click on the border wins
+    lab = click_seed_labels((H, W), [], prev)
+    assert lab[20, 20] == cv2.GC_PR_FGD and lab[50, 50] == cv2.GC_PR_BGD
+
+
+@pytest.mark.parametrize("mode", NOC_MODES)
+def test_noc_baseline_keeps_the_previous_result(mode):
+    img, left, right = _two_part_scene()
+    m = GrabCutClickMethod(mode)
+    m.set_image(img)
+    c1 = [Click(x=40, y=60)]
+    first = m.predict(c1, None)
+    assert iou(first, left) > 0.9
+    # a second click far from the segmented part does not erase it: a negative click in the
+    # background, or a positive click on the other part of the object
+    neg = m.predict(c1 + [Click(x=80, y=110, positive=False)], first)
+    assert iou(neg, left) > 0.9
+    both = m.predict(c1 + [Click(x=122, y=60)], first)
+    assert both[left].mean() > 0.95 and both[right].mean() > 0.9
+    assert iou(both, left | right) > 0.9
+
+
+def test_continue_mode_uses_the_previous_mask_rerun_does_not():
+    img, left, right = _two_part_scene()
+    clicks = [Click(x=40, y=60)]
+    cont, rerun = GrabCutClickMethod("continue"), GrabCutClickMethod("rerun")
+    cont.set_image(img)
+    rerun.set_image(img)
+    prev = left | right  # e.g. from an earlier click on the right part, no longer in the inputs
+    assert cont.predict(clicks, prev)[right].mean() > 0.9
+    assert rerun.predict(clicks, prev)[right].mean() < 0.1
+
+
+def test_noc_baseline_is_what_build_method_gives_and_the_box_stays_available():
+    from ivos_core.methods import GrabCutMethod, build_method
+
+    m = build_method("grabcut")
+    assert isinstance(m, GrabCutClickMethod) and m.mode == DEFAULT_NOC_MODE
+    assert build_method("grabcut-continue").mode == "continue" and build_method("grabcut-rerun").mode == "rerun"
+    box = build_method("grabcut-box")
+    assert isinstance(box, GrabCutMethod) and box.use_box and box.name == "grabcut-box"
+    with pytest.raises(ValueError, match="mode"):
+        GrabCutClickMethod("box")
+    with pytest.raises(RuntimeError, match="set_image"):
+        GrabCutClickMethod().predict([Click(x=1, y=1)], None)
