@@ -1,0 +1,90 @@
+"""OSVOS end to end on a 50-frame 854x480 video: one-shot fine-tuning + propagation (issue 13).
+
+Budget: <= 60 s on the 2-core CPU for fine-tuning + propagating a 50-frame 854x480 clip. Timed:
+:meth:`ivos_core.video.VideoSegmenter.fit` on frame 0 plus
+:meth:`~ivos_core.video.VideoSegmenter.propagate_all` over the 50 frames (network, previous-frame
+prior with its optical flow, upscaling to 854x480, confidence, packed-bit storage), for the
+candidate configurations of ``scripts/select_video.sh`` (:class:`ivos_core.video_prior.OSVOSOptions`
+with ``max_side=320``: the resolution the settings are chosen and evaluated at) and for the
+current defaults (:data:`ivos_core.video_prior.DEFAULT_OSVOS_OPTIONS`) when ``--defaults``.
+The network is an untrained ``lite`` (speed does not depend on the weights); frames are the
+synthetic clip of :mod:`benchmarks.bench_osvos`. One torch thread (the fastest setting on a
+shared 2-core machine); the load average is recorded because the build machine is often busy.
+
+Run: ``python -m benchmarks.bench_video_pipeline [--repeats 1] [--defaults]`` (prints JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from benchmarks.bench_osvos import clip
+from ivos_core.models.osvos import build_osvos
+from ivos_core.video import VideoSegmenter
+from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
+
+N_FRAMES = 50
+BUDGET_S = 60.0
+CONFIGS: dict[str, OSVOSOptions] = {
+    "steps100-side320-noprior": OSVOSOptions(finetune_steps=100, max_side=320),
+    "steps100-side320-prior": OSVOSOptions(finetune_steps=100, max_side=320, prior_weight=10.0, prior_inside=0.5),
+    "steps200-side320-prior": OSVOSOptions(finetune_steps=200, max_side=320, prior_weight=10.0, prior_inside=0.5),
+    "steps400-side320-prior": OSVOSOptions(finetune_steps=400, max_side=320, prior_weight=10.0, prior_inside=0.5),
+}
+
+
+def measure(options: OSVOSOptions, frames, masks, *, repeats: int = 1) -> dict[str, Any]:
+    """Seconds of fit + propagate_all (best of ``repeats``) and the split between the two."""
+    best: dict[str, Any] | None = None
+    for _ in range(repeats):
+        torch.manual_seed(0)
+        vs = VideoSegmenter(build_osvos("lite", imagenet=False), device="cpu", options=options, batch_size=4)
+        vs.open(frames, name="bench")
+        vs.set_mask(0, masks[0])
+        c0, t0 = time.process_time(), time.perf_counter()
+        vs.fit()
+        t1 = time.perf_counter()
+        stats = vs.propagate_all()
+        t2 = time.perf_counter()
+        run = {"fit_s": t1 - t0, "propagate_s": t2 - t1, "total_s": t2 - t0, "cpu_s": time.process_time() - c0,
+               "frames": stats.n_frames}
+        vs.close()
+        if best is None or run["total_s"] < best["total_s"]:
+            best = run
+    assert best is not None
+    best["within_budget"] = best["total_s"] <= BUDGET_S
+    return best
+
+
+def run(repeats: int = 1, *, defaults: bool = False, only: list[str] | None = None) -> dict[str, Any]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        frames, masks = clip(N_FRAMES)
+        res: dict[str, Any] = {"benchmark": "video_pipeline", "frames": N_FRAMES, "size": list(frames.shape[1:3]),
+                               "threads": 1, "budget_s": BUDGET_S, "loadavg_before": list(os.getloadavg())}
+        configs = {k: v for k, v in CONFIGS.items() if not only or k in only}
+        if defaults:
+            configs["defaults"] = replace(DEFAULT_OSVOS_OPTIONS)
+        res["configs"] = {k: {"options": v.to_dict(), **measure(v, frames, masks, repeats=repeats)}
+                          for k, v in configs.items()}
+        res["loadavg_after"] = list(os.getloadavg())
+    finally:
+        torch.set_num_threads(old)
+    return res
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--defaults", action="store_true", help="also time DEFAULT_OSVOS_OPTIONS")
+    ap.add_argument("--only", action="append", choices=sorted(CONFIGS))
+    args = ap.parse_args()
+    print(json.dumps(run(args.repeats, defaults=args.defaults, only=args.only), indent=2))
