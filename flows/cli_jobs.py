@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from flows.cli_common import console, prefect_defaults, print_rows
+from ivos_core.shipped import DEFAULT_MODEL
 
 jobs_app = typer.Typer(help="Queued segmentation jobs on the ivos-gpu work pool.", no_args_is_help=True)
 
@@ -37,7 +38,7 @@ def _params(out: Optional[Path], roots: Optional[str], models_dir: Optional[Path
 def submit(
     sessions: list[Path] = typer.Argument(..., help="session log files (JSON)"),
     priority: str = typer.Option("normal", help="high | normal | low (work queue; high is served first)"),
-    model: str = typer.Option("lite", help="model name (folder under $IVOS_HOME/models)"),
+    model: str = typer.Option(DEFAULT_MODEL, help="model name (folder under $IVOS_HOME/models, else the shipped models/)"),
     out: Optional[Path] = typer.Option(None, help="output root (default $IVOS_HOME/jobs or outputs/jobs)"),
     roots: Optional[str] = typer.Option(None, "--roots", help="allowed video roots, colon-separated (default $IVOS_DATA)"),
     models_dir: Optional[Path] = typer.Option(None, help="folder of named models"),

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ivos_core.shipped import DEFAULT_MODEL
+
 POOL = "ivos-gpu"
 PRIORITIES: dict[str, int] = {"high": 1, "normal": 5, "low": 10}
 DEPLOYMENT = "segment-video/segment-video"
@@ -52,7 +54,7 @@ def submit_sessions(
     paths: Sequence[str | Path],
     *,
     priority: str = "normal",
-    model: str = "lite",
+    model: str = DEFAULT_MODEL,
     parameters: dict[str, Any] | None = None,
     deployment: str = DEPLOYMENT,
 ) -> list[Submitted]:

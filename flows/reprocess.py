@@ -24,6 +24,7 @@ from prefect.artifacts import create_table_artifact
 
 from flows.progress import FlowProgress, artifact_key
 from flows.segment_video import default_out
+from ivos_core.shipped import DEFAULT_MODEL
 
 
 def expand_sessions(patterns: list[str] | str) -> list[Path]:
@@ -47,7 +48,13 @@ def expand_sessions(patterns: list[str] | str) -> list[Path]:
 def reprocess_one(session_path: str, model: dict[str, Any], out: str, video_roots: list[str] | None, device: str) -> dict[str, Any]:
     """Validate + replay + write one session (raises on failure; the flow records the reason)."""
     from ivos_core.interactions import load_session
-    from ivos_core.jobs import ModelVersion, is_done, output_dir, replay_session, write_outputs
+    from ivos_core.jobs import (
+        ModelVersion,
+        is_done,
+        output_dir,
+        replay_session,
+        write_outputs,
+    )
 
     spec = ModelVersion.from_dict(model)
     s = load_session(session_path)
@@ -113,7 +120,7 @@ def _runner(kind: str, max_concurrency: int, dask_address: str | None):
 @flow(name="reprocess-sessions", log_prints=True)
 def reprocess_flow(
     sessions: list[str],
-    model: str = "lite",
+    model: str = DEFAULT_MODEL,
     compare_to: str | None = None,
     out: str | None = None,
     video_roots: list[str] | None = None,

@@ -31,6 +31,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.progress import FlowProgress, artifact_key
+from ivos_core.shipped import DEFAULT_MODEL
 
 DETERMINISTIC = ("SessionValidationError", "UnsafePathError", "VideoNotFoundError", "JobError", "CheckpointError", "VideoError")
 
@@ -91,7 +92,7 @@ def replay_task(session_path: str, model: dict[str, Any], out: str, video_roots:
 @flow(name="segment-video", log_prints=True)
 def segment_video_flow(
     session_path: str,
-    model: str = "lite",
+    model: str = DEFAULT_MODEL,
     out: str | None = None,
     video_roots: list[str] | None = None,
     models_dir: str | None = None,
@@ -110,7 +111,11 @@ def segment_video_flow(
     """
     flow_started_at = time.time()
     t_import = time.perf_counter()
-    from ivos_core.jobs import is_done, output_dir, resolve_model  # torch, OpenCV: the job's start-up cost
+    from ivos_core.jobs import (  # torch, OpenCV: the job's start-up cost
+        is_done,
+        output_dir,
+        resolve_model,
+    )
 
     import_s = time.perf_counter() - t_import
     out = out or default_out()

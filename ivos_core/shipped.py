@@ -8,7 +8,7 @@ parent folder with ``IVOS_MODELS``) holding
 * ``model.json``: the inference settings chosen on the development sets (``interactive_options``
   for :class:`~ivos_core.segmenter.InteractiveSegmenter`, ``osvos`` / ``finetune_steps`` /
   ``osvos_options`` for the video side) and where each choice was made. It is the same folder
-  layout as a job's named model (:func:`ivos_core.replay.resolve_model`), so the jobs use it as is;
+  layout as a job's named model (:func:`ivos_core.jobs.resolve_model`), so the jobs use it as is;
 * ``MODEL_CARD.md``: training data, steps, command, dev and test results, data licences.
 
 Keeping the settings beside the weights means every entry point (``ivos eval``, ``ivos demo``,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivos_core.shipped import DEFAULT_MODEL
 from ivos_core.utils import file_sha256
 
 __all__ = ["JobError", "INTERACTIVE_OPTIONS", "ModelVersion", "resolve_model", "default_models_dir"]
@@ -136,8 +137,21 @@ def _interactive_checkpoint(name: str, mdir: Path, method: str, explicit: str | 
     return inter
 
 
+def _model_folder(name: str, models_dir: str | Path | None) -> Path:
+    """``<models_dir>/<name>``; a name found nowhere there but shipped with ivos
+    (``models/<name>``, :mod:`ivos_core.shipped`) resolves to the shipped folder."""
+    mdir = (Path(models_dir) if models_dir else default_models_dir()) / name
+    if not mdir.is_dir():
+        from ivos_core.shipped import models_root
+
+        shipped = models_root() / name
+        if shipped.is_dir():
+            return shipped
+    return mdir
+
+
 def resolve_model(
-    name: str = "lite",
+    name: str = DEFAULT_MODEL,
     *,
     models_dir: str | Path | None = None,
     interactive_checkpoint: str | Path | None = None,
@@ -149,12 +163,13 @@ def resolve_model(
 ) -> ModelVersion:
     """Resolve a model name to checkpoints.
 
-    ``<models_dir>/<name>/`` (default ``$IVOS_HOME/models`` or ``outputs/models``) may hold
+    ``<models_dir>/<name>/`` (default ``$IVOS_HOME/models`` or ``outputs/models``; then the shipped
+    ``models/<name>``, so the default name runs the shipped model) may hold
     ``interactive.safetensors`` (+ ``.json``), ``osvos_parent.safetensors`` and ``model.json``
     (``{"osvos": "lite"}``); explicit arguments win. Without an interactive checkpoint the job
     cannot run: :class:`JobError` says where it looked and how to get one.
     """
-    mdir = (Path(models_dir) if models_dir else default_models_dir()) / name
+    mdir = _model_folder(name, models_dir)
     meta: dict[str, Any] = json.loads((mdir / "model.json").read_text()) if (mdir / "model.json").is_file() else {}
     method = str(interactive or meta.get("interactive") or "deep")
     inter = _interactive_checkpoint(name, mdir, method, interactive_checkpoint)
