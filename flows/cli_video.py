@@ -131,7 +131,7 @@ def select_video_cmd(
                                   help="development sequences only (a val sequence is refused)"),
     split: str = typer.Option("train", "--split"),
     steps: str = typer.Option("100,200", "--steps", help="fine-tuning steps to try"),
-    lrs: str = typer.Option("default", "--lr", help="learning rates to try ('default' = the network's)"),
+    lrs: str = typer.Option("default,0.003,0.01", "--lr", help="learning rates to try ('default' = the network's)"),
     crops: str = typer.Option("none", "--crop", help="fine-tuning crops to try ('none' = whole frame)"),
     priors: str = typer.Option("0:1,3:0,10:0,3:0.5,10:0.5", "--priors",
                                help="previous-frame priors to try, weight:inside pairs (0:1 = off)"),

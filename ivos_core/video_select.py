@@ -59,7 +59,7 @@ class SelectionGrid:
     loaded (as ``ivos eval davis`` does; metrics at that size)."""
 
     finetune_steps: tuple[int, ...] = (100, 200)
-    finetune_lr: tuple[float | None, ...] = (None,)
+    finetune_lr: tuple[float | None, ...] = (None, 3e-3, 1e-2)
     finetune_crop: tuple[int | None, ...] = (None,)
     priors: tuple[tuple[float, float], ...] = ((0.0, 1.0), (3.0, 0.0), (10.0, 0.0), (3.0, 0.5), (10.0, 0.5))
     frame_stride: int = 2

@@ -9,7 +9,10 @@
 # The parent is snapshotted first (a training run may overwrite `last` during the sweep).
 # Usage: scripts/select_video.sh DATA_ROOT PARENT [OUT]
 #   e.g. scripts/select_video.sh ../shared/data runs/v1-osvos/parent
-# Cost (lite, one torch thread on the loaded 2-core build machine): see docs/results/dev/.
+# Grid (override with STEPS, LRS, PRIORS): steps 100,200 x lr default(1e-3),3e-3,1e-2 x priors
+# weight:inside 0:1 (off),3:0,10:0,3:0.5,10:0.5 = 6 fine-tunings per sequence, 30 candidates.
+# Cost (lite, one torch thread): about 0.09 s per fine-tuning step on an idle core (~10 min in all);
+# the first run on the loaded build machine took much longer (docs/results/dev/video-selection.md).
 set -euo pipefail
 DATA=${1:?usage: $0 DATA_ROOT PARENT [OUT]}
 PARENT=${2:?usage: $0 DATA_ROOT PARENT [OUT]}
@@ -21,7 +24,7 @@ mkdir -p "$SNAP"
 for ext in safetensors json; do cp -p "$PARENT.$ext" "$SNAP/parent.$ext"; done
 $IVOS eval video-select --root "$DATA/DAVIS" --split train --sequences hockey,lucia,surf \
     --osvos-parent "$SNAP/parent" --out "$OUT" \
-    --steps "${STEPS:-100,200,400}" --lr "${LRS:-default,0.003}" --priors "${PRIORS:-0:1,3:0,10:0,3:0.5,10:0.5}" \
+    --steps "${STEPS:-100,200}" --lr "${LRS:-default,0.003,0.01}" --priors "${PRIORS:-0:1,3:0,10:0,3:0.5,10:0.5}" \
     --frame-stride 2 --max-side 320 --cache runs/select-video-cache
 # record which parent the numbers belong to (the snapshot path is not meaningful to readers)
 .venv/bin/python - "$OUT" "$PARENT" <<'PY'

@@ -232,7 +232,7 @@ def test_video_select_cli_refuses_val_and_selects_on_dev(tmp_path):
     assert r.exit_code == 2 and "refused" in r.output and not out.exists()
     r = runner.invoke(app, base + ["--sequences", "hockey", "--split", "val"])
     assert r.exit_code == 2 and not out.exists()
-    args = base + ["--sequences", "hockey", "--steps", "5", "--priors", "0:1,10:0", "--frame-stride", "1"]
+    args = base + ["--sequences", "hockey", "--steps", "5", "--lr", "default", "--priors", "0:1,10:0", "--frame-stride", "1"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
