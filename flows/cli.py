@@ -131,8 +131,8 @@ def eval_interactive(
                                  help="from the 2nd click, run the network on a crop around the object"),
     flip: bool = typer.Option(False, "--flip/--no-flip", help="average with the mirrored image (2x compute)"),
     colour: float = typer.Option(0.0, "--colour", min=0.0,
-                                 help="weight of the per-image colour cue added to the network's logit (0 = off; 0.5 "
-                                      "chosen on DAVIS val frames)"),
+                                 help="weight of the per-image colour cue added to the network's logit (0 = off; choose it "
+                                      "on COCO_MVal dev: scripts/select_colour_weight.sh)"),
     keep_clicked: bool = typer.Option(False, "--keep-clicked/--all-components",
                                       help="keep only mask components holding a positive click"),
     davis_frames: str = typer.Option("first", help="davis only: 'first' frames of each sequence or 'all' frames"),
