@@ -315,3 +315,19 @@ def test_quantise_thresholds_are_as_documented() -> None:
     assert ignore is None and mask[0, :8].tolist() == [False] * 4 + [True] * 4
     with pytest.raises(SampleError, match=r"\[0, 255\]"):
         quantise_mask(np.full((4, 4), 300, np.uint16), "x")
+
+
+def test_synthetic_distractors_are_look_alikes_outside_the_object() -> None:
+    import numpy as np
+
+    from ivos_core.data.synthetic import synthetic_image
+
+    plain = synthetic_image(np.random.default_rng(3), 240, 320)
+    again = synthetic_image(np.random.default_rng(3), 240, 320, distractors=0)
+    assert np.array_equal(plain.image, again.image)  # the default stays byte-identical
+    hard = synthetic_image(np.random.default_rng(3), 240, 320, distractors=2)
+    assert hard.mask.any() and not hard.mask.all()
+    # pixels outside the object with colours close to the object's mean colour: the look-alikes
+    fg_mean = hard.image[hard.mask].astype(float).mean(0)
+    near = np.linalg.norm(hard.image.astype(float) - fg_mean, axis=2) < 60
+    assert (near & ~hard.mask).sum() > 0.3 * hard.mask.sum()

@@ -107,20 +107,56 @@ def synthetic_image(
     width: int = 320,
     *,
     sample_id: str = "synthetic",
+    distractors: int = 0,
 ) -> Sample:
-    """One textured object on a textured background: image (H, W, 3) uint8, mask (H, W) bool."""
+    """One textured object on a textured background: image (H, W, 3) uint8, mask (H, W) bool.
+
+    ``distractors`` > 0 adds that many look-alikes (same colours and texture, other shapes) that
+    are NOT the object: a scene where a global colour model (GrabCut) takes every look-alike for
+    the object until each gets a negative click, while a click-local model does not. With 0 the
+    output is exactly what it always was for a given generator state.
+    """
     bg_hue, fg_hue = _two_hues(rng)
     bg = textured_field(rng, height, width, bg_hue)
     fg = textured_field(rng, height, width, fg_hue)
-    mask = shape_mask(rng, height, width, fill=float(rng.uniform(0.35, 0.75)))
+    fill = float(rng.uniform(0.35, 0.75)) if distractors <= 0 else float(rng.uniform(0.3, 0.42))
+    mask = shape_mask(rng, height, width, fill=fill)
+    image = _composite(fg, bg, mask)
+    if distractors > 0:
+        image = _add_distractors(rng, image, mask, fg_hue, distractors)
     return Sample(
         sample_id=sample_id,
-        image=_composite(fg, bg, mask),
+        image=image,
         mask=mask,
         ignore=None,
         source="",
         meta={"dataset": "synthetic", "bg_hue": bg_hue, "fg_hue": fg_hue},
     )
+
+
+def _add_distractors(
+    rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, hue: float, n: int
+) -> np.ndarray:
+    """Paste ``n`` look-alike shapes of ``hue`` away from ``mask`` (a gap of a few pixels)."""
+    h, w = mask.shape
+    taken = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    out = image.copy()
+    for _ in range(n):
+        shape = shape_mask(rng, h, w, fill=float(rng.uniform(0.2, 0.32)))
+        ys, xs = np.nonzero(shape)
+        if len(ys) == 0:
+            continue
+        for _attempt in range(12):  # a free spot; the look-alike may be clipped by the border
+            dy = int(rng.integers(-h // 2, h // 2 + 1))
+            dx = int(rng.integers(-w // 2, w // 2 + 1))
+            moved = cv2.warpAffine(shape.astype(np.uint8), np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
+                                   flags=cv2.INTER_NEAREST).astype(bool)
+            if moved.sum() > 0.5 * len(ys) and not (moved & taken).any():
+                tex = textured_field(rng, h, w, hue)
+                out = _composite(tex, out, moved)
+                taken |= cv2.dilate(moved.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+                break
+    return out
 
 
 # --- video -----------------------------------------------------------------------------------
@@ -227,17 +263,18 @@ _MOTION_PERIOD = 48.0  # frames per unit of the sinusoidal motion (2 s at DAVIS'
 
 # --- writers ---------------------------------------------------------------------------------
 def write_synthetic_images(
-    out_dir: str | Path, n: int = 10, seed: int = 0, height: int = 240, width: int = 320
+    out_dir: str | Path, n: int = 10, seed: int = 0, height: int = 240, width: int = 320, *, distractors: int = 0
 ) -> Path:
     """Write ``n`` images in the Berkeley layout: ``images/%04d.jpg`` + ``masks/%04d.png`` (0/255).
 
     Image ``i`` depends only on ``(seed, i)``, so a larger ``n`` extends a smaller set.
+    ``distractors``: look-alikes per image (see :func:`synthetic_image`).
     """
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        s = synthetic_image(np.random.default_rng([seed, i]), height, width, sample_id=f"{i:04d}")
+        s = synthetic_image(np.random.default_rng([seed, i]), height, width, sample_id=f"{i:04d}", distractors=distractors)
         Image.fromarray(s.image).save(out / "images" / f"{i:04d}.jpg", quality=95)
         Image.fromarray(s.mask.astype(np.uint8) * 255).save(out / "masks" / f"{i:04d}.png")
     return out
