@@ -78,9 +78,7 @@ class VideoSegmenterBackend:
         self.version = spec.version
         self.spec = spec
         self._method = _CorrectionSwitch(segmenter if segmenter is not None else load_interactive(spec, device))
-        self.vs = VideoSegmenter(
-            load_osvos(spec), interactive=self._method, device=device, finetune_steps=max(0, spec.finetune_steps)
-        )
+        self.vs = VideoSegmenter(load_osvos(spec), interactive=self._method, device=device, options=spec.video_options())
 
     def open(self, source: Path) -> None:
         self.vs.open(source)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ivos_core.shipped import DEFAULT_MODEL
 from ivos_core.utils import file_sha256
+from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
 
 __all__ = ["JobError", "INTERACTIVE_OPTIONS", "ModelVersion", "resolve_model", "default_models_dir"]
 
@@ -35,14 +36,21 @@ class ModelVersion:
     interactive_checkpoint: Path | None
     osvos: str = "lite"
     osvos_checkpoint: Path | None = None
-    finetune_steps: int = 500
+    finetune_steps: int = DEFAULT_OSVOS_OPTIONS.finetune_steps
     refine_steps: int | None = None  # fine-tuning steps after each refinement frame (default: half)
     interactive: str = "deep"  # "deep" (the checkpoint) or "grabcut" (the classical baseline, no weights)
     # InteractiveSegmenter options of the deep model, e.g. {"crf": true, "colour_weight": 0.5,
     # "keep_clicked": true} (model.json "interactive_options"); part of the version when set
     interactive_options: dict[str, Any] = field(default_factory=dict)
+    # OSVOSOptions fields (model.json "osvos_options", e.g. the dev-chosen lr and prior) over the
+    # defaults of ivos_core.video_prior; part of the version when set
+    osvos_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        try:
+            self.video_options()
+        except ValueError as exc:
+            raise JobError(f"model {self.name!r}: {exc}") from exc
         unknown = set(self.interactive_options) - set(INTERACTIVE_OPTIONS)
         if unknown:
             raise JobError(
@@ -64,7 +72,13 @@ class ModelVersion:
         h.update(f"{self.interactive}|{self.osvos}|{self.finetune_steps}|{self.refine_steps}".encode())
         if self.interactive_options:  # absent options keep the versions of older outputs
             h.update(json.dumps(self.interactive_options, sort_keys=True).encode())
+        if self.osvos_options:
+            h.update(b"osvos" + json.dumps(self.osvos_options, sort_keys=True).encode())
         return f"{self.name}-{h.hexdigest()[:8]}"
+
+    def video_options(self) -> OSVOSOptions:
+        """The OSVOS options of this version: the defaults, ``osvos_options``, ``finetune_steps``."""
+        return OSVOSOptions.from_dict({**self.osvos_options, "finetune_steps": max(0, int(self.finetune_steps))})
 
     @property
     def refinement_steps(self) -> int:
@@ -82,6 +96,7 @@ class ModelVersion:
             "finetune_steps": self.finetune_steps,
             "refine_steps": self.refine_steps,
             "interactive_options": dict(self.interactive_options),
+            "osvos_options": dict(self.osvos_options),
         }
 
     @classmethod
@@ -96,6 +111,7 @@ class ModelVersion:
             refine_steps=d.get("refine_steps"),
             interactive=d.get("interactive", "deep"),
             interactive_options=dict(d.get("interactive_options") or {}),
+            osvos_options=dict(d.get("osvos_options") or {}),
         )
 
 
@@ -180,8 +196,9 @@ def resolve_model(
         interactive_checkpoint=inter,
         osvos=str(cfg),
         osvos_checkpoint=par,
-        finetune_steps=int(finetune_steps if finetune_steps is not None else meta.get("finetune_steps", 500)),
+        finetune_steps=int(finetune_steps if finetune_steps is not None else meta.get("finetune_steps", DEFAULT_OSVOS_OPTIONS.finetune_steps)),
         refine_steps=refine_steps if refine_steps is not None else meta.get("refine_steps"),
         interactive=method,
         interactive_options=dict(meta.get("interactive_options") or {}),
+        osvos_options=dict(meta.get("osvos_options") or {}),
     )
