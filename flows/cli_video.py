@@ -39,6 +39,10 @@ def train_osvos_cmd(
     crop: Optional[int] = typer.Option(None, help="override the preset's square crop (pixels)"),
     device: Optional[str] = typer.Option(None, help="cpu | cuda | auto"),
     seed: Optional[int] = typer.Option(None),
+    stills: Optional[Path] = typer.Option(
+        None, "--stills", help="COCO_MVal root: its train.txt instances join as one-frame sequences"),
+    holdout_dev: bool = typer.Option(
+        False, "--holdout-dev", help="leave the video development sequences (hockey, lucia, surf) out"),
 ) -> None:
     """Train the OSVOS parent network on DAVIS train (Prefect flow ``train-osvos-parent``)."""
     _defaults()
@@ -49,6 +53,7 @@ def train_osvos_cmd(
     info = train_osvos_flow(
         root=str(root), out=str(out), config=config, max_steps=max_steps, resume=resume, split=split,
         overrides={"batch_size": batch_size, "crop": crop, "device": device, "seed": seed},
+        stills=str(stills) if stills else None, holdout_dev=holdout_dev,
     )
     what = f"resumed at step {info['start_step']}" if info["resumed"] else "from scratch"
     console.print(

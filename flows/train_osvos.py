@@ -38,14 +38,26 @@ def make_config(preset: str = "lite", **overrides: Any) -> OSVOSTrainConfig:
 
 
 @task(name="train-osvos-parent", retries=1, retry_delay_seconds=5)
-def train_parent_task(root: str, out: str, config: dict[str, Any], split: str, resume: bool, year: int = 2016) -> dict[str, Any]:
-    """Train (or resume) the parent on the split's sequences; returns where it went and how."""
+def train_parent_task(
+    root: str, out: str, config: dict[str, Any], split: str, resume: bool, year: int = 2016,
+    stills: str | None = None, holdout_dev: bool = False,
+) -> dict[str, Any]:
+    """Train (or resume) the parent on the split's sequences (minus the video development ones
+    with ``holdout_dev``; plus COCO_MVal train stills with ``stills``); returns where it went."""
     from ivos_core.data import DavisDataset
-    from ivos_core.osvos_training import train_parent
+    from ivos_core.osvos_training import StaticImageSequence, train_parent
+    from ivos_core.splits import VIDEO_DEV_SEQUENCES
 
     cfg = OSVOSTrainConfig.from_dict(config)
     ds = DavisDataset(root, year=year, split=split)
-    sequences = list(ds)
+    held = set(VIDEO_DEV_SEQUENCES) if holdout_dev else set()
+    sequences: list[Any] = [s for s in ds if s.name not in held]
+    if stills:
+        from ivos_core.data.coco_mval import CocoMValDataset
+        from ivos_core.training.datasets import CachedSource
+
+        coco = CachedSource(CocoMValDataset(stills, "train"), max_side=480)  # never dev.txt
+        sequences += [StaticImageSequence(coco, i) for i in range(len(coco))]
     logger = get_run_logger()
     logger.info("training OSVOS %s on %d %s sequences for %d steps -> %s", cfg.model, len(sequences), split, cfg.steps, out)
     fp = FlowProgress(artifact_key("train-osvos", cfg.model), f"OSVOS {cfg.model} parent", terminal=False)
@@ -80,11 +92,13 @@ def train_osvos_flow(
     resume: bool = True,
     split: str = "train",
     overrides: dict[str, Any] | None = None,
+    stills: str | None = None,
+    holdout_dev: bool = False,
 ) -> dict[str, Any]:
     """Train the OSVOS parent (``config``: ``lite`` or ``paper`` preset, ``overrides``: any
     :class:`OSVOSTrainConfig` field); the final checkpoint is ``<out>/parent``."""
     cfg = make_config(config, max_steps=max_steps, **(overrides or {}))
-    info = train_parent_task(root, out, cfg.to_dict(), split, resume)
+    info = train_parent_task(root, out, cfg.to_dict(), split, resume, stills=stills, holdout_dev=holdout_dev)
     create_table_artifact(
         [{k: v for k, v in info.items()}],
         key=artifact_key("osvos-parent", cfg.model),
