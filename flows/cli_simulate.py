@@ -38,7 +38,8 @@ def sessions(
     videos: Path = typer.Option(..., help="a DAVIS root, or a folder of DAVIS-layout (synthetic) roots"),
     n: int = typer.Option(20, min=1, help="number of sessions"),
     out: Path = typer.Option(Path("outputs/sessions"), help="folder for one JSON per session"),
-    checkpoint: Optional[Path] = typer.Option(None, help="interactive model checkpoint; GrabCut when absent"),
+    checkpoint: Optional[Path] = typer.Option(None, help="interactive model checkpoint (default: the shipped model)"),
+    grabcut: bool = typer.Option(False, "--grabcut", help="users segment with OpenCV GrabCut instead of a network"),
     seed: int = typer.Option(0, help="seed of users, sessions and all their inputs"),
     split: str = typer.Option("val", help="DAVIS split list to take sequences from"),
     users: Optional[int] = typer.Option(None, help="number of distinct users (default n // 3)"),
@@ -65,12 +66,18 @@ def sessions(
     vids = load_videos(videos, split, max_videos)
     if not vids:
         raise typer.BadParameter(f"no annotated sequences under {videos} (split {split!r})")
-    if checkpoint is not None:
+    if not grabcut:
         from ivos_core.segmenter import InteractiveSegmenter
 
-        seg = InteractiveSegmenter.from_checkpoint(checkpoint)
+        options: dict = {}
+        if checkpoint is None:  # the shipped model with its dev-chosen settings
+            from ivos_core.shipped import shipped_model
+
+            shipped = shipped_model()
+            checkpoint, options = shipped.interactive, dict(shipped.interactive_options)
+        seg = InteractiveSegmenter.from_checkpoint(checkpoint, **options)
         segment_fn = model_segment(seg)  # the model resizes internally; no at_scale
-        segmenter_name = f"model:{checkpoint.name}"
+        segmenter_name = f"model:{Path(checkpoint).name}"
         factory = lambda video: segment_fn  # noqa: E731
     else:
         gc = at_scale(grabcut_segment(), work_side)
