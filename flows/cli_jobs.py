@@ -13,6 +13,14 @@ from ivos_core.shipped import DEFAULT_MODEL
 
 jobs_app = typer.Typer(help="Queued segmentation jobs on the ivos-gpu work pool.", no_args_is_help=True)
 
+NOT_CONFIGURED_EXIT = 2
+
+
+def _not_configured(exc: Exception) -> typer.Exit:
+    """One paragraph on stderr (what to run instead), no traceback; the caller raises the result."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=NOT_CONFIGURED_EXIT)
+
 
 def _params(out: Optional[Path], roots: Optional[str], models_dir: Optional[Path], interactive: Optional[str],
             interactive_checkpoint: Optional[Path], finetune_steps: Optional[int]) -> dict:
@@ -48,12 +56,16 @@ def submit(
 ) -> None:
     """Validate each session log and enqueue the valid ones as segment-video runs."""
     prefect_defaults()
-    from flows.jobs import PRIORITIES, submit_sessions
+    from flows.jobs import PRIORITIES, PrefectNotConfigured, require_api, submit_sessions
 
     if priority not in PRIORITIES:
         raise typer.BadParameter(f"priority must be one of {', '.join(PRIORITIES)}")
-    res = submit_sessions(sessions, priority=priority, model=model,
-                          parameters=_params(out, roots, models_dir, interactive, interactive_checkpoint, finetune_steps))
+    try:
+        require_api()  # before anything else: without a server Prefect would start a temporary, empty one
+        res = submit_sessions(sessions, priority=priority, model=model,
+                              parameters=_params(out, roots, models_dir, interactive, interactive_checkpoint, finetune_steps))
+    except PrefectNotConfigured as exc:
+        raise _not_configured(exc) from None
     for r in res:
         if r.ok:
             console.print(f"[green]queued[/green] {r.path}: session {r.session_id} -> flow run {r.flow_run_id} ({priority})")
@@ -71,8 +83,12 @@ def status(
 ) -> None:
     """Submitted jobs and their state, from the Prefect API."""
     prefect_defaults()
-    from flows.jobs import job_status
+    from flows.jobs import PrefectNotConfigured, job_status, require_api
 
+    try:
+        require_api()
+    except PrefectNotConfigured as exc:
+        raise _not_configured(exc) from None
     rows = job_status(session)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -102,8 +118,12 @@ def results(
 def recover(max_attempts: int = typer.Option(3, help="give up on a run after this many attempts")) -> None:
     """Re-queue crashed jobs (worker or host died); see flows/jobs.py for the mechanism."""
     prefect_defaults()
-    from flows.jobs import recover_runs
+    from flows.jobs import PrefectNotConfigured, recover_runs, require_api
 
+    try:
+        require_api()
+    except PrefectNotConfigured as exc:
+        raise _not_configured(exc) from None
     for r in recover_runs(max_attempts=max_attempts):
         console.print(f"{r['name']} ({r['flow_run_id']}): {r['action']}")
 
@@ -116,7 +136,12 @@ def deploy_cmd(
     """Create the ivos-gpu pool, priority queues, gpu limit and zombie automation; deploy the flows."""
     prefect_defaults()
     from flows.deploy import deploy
+    from flows.jobs import PrefectNotConfigured, require_api
 
+    try:
+        require_api()  # deploying into a temporary server would be lost when the command exits
+    except PrefectNotConfigured as exc:
+        raise _not_configured(exc) from None
     res = deploy(prefect_file=prefect_file.resolve(), gpu_slots=gpu_slots, names=name)
     for d in res["deployed"]:
         console.print(f"[green]deployed[/green] {d}")

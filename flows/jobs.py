@@ -34,6 +34,31 @@ POOL = "ivos-gpu"
 PRIORITIES: dict[str, int] = {"high": 1, "normal": 5, "low": 10}
 DEPLOYMENT = "segment-video/segment-video"
 
+NO_SERVER_HELP = (
+    "Queued jobs need a Prefect server with the ivos deployments: start one with `prefect server start` "
+    "(or point PREFECT_API_URL at an existing one, e.g. `export PREFECT_API_URL=http://127.0.0.1:4200/api`), "
+    "run `ivos deploy` once, and start a worker with `prefect worker start --pool ivos-gpu`. "
+    "To segment a session on this machine without a server, run `ivos segment` "
+    "(or the segment-video flow, flows/segment_video.py, directly)."
+)
+
+
+class PrefectNotConfigured(RuntimeError):
+    """No Prefect API configured, not reachable, or the deployment is not there; the message says what to do."""
+
+
+def require_api() -> str:
+    """The configured Prefect API URL; :class:`PrefectNotConfigured` when there is none.
+
+    Without ``PREFECT_API_URL`` (environment or Prefect profile) the Prefect client would start a
+    temporary server that holds no deployment, so a submission could only fail."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        raise PrefectNotConfigured(f"No Prefect server is configured (PREFECT_API_URL is not set). {NO_SERVER_HELP}")
+    return str(url)
+
 
 @dataclass
 class Submitted:
@@ -59,11 +84,14 @@ def submit_sessions(
     deployment: str = DEPLOYMENT,
 ) -> list[Submitted]:
     """Validate then enqueue each session; returns one :class:`Submitted` per path."""
+    import httpx
     from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
 
     from ivos_core.interactions import SessionValidationError, load_session
 
     queue = _queue(priority)
+    url = require_api()
     out: list[Submitted] = []
     for p in paths:
         try:
@@ -72,15 +100,22 @@ def submit_sessions(
             out.append(Submitted(str(p), False, error=str(exc)))
             continue
         params = {"session_path": str(Path(p).resolve()), "model": model, **(parameters or {})}
-        run = run_deployment(
-            deployment,
-            parameters=params,
-            timeout=0,
-            work_queue_name=queue,
-            tags=["ivos", f"session:{s.session_id}", f"model:{model}", f"priority:{priority}"],
-            flow_run_name=f"{s.session_id}-{model}",
-            as_subflow=False,
-        )
+        try:
+            run = run_deployment(
+                deployment,
+                parameters=params,
+                timeout=0,
+                work_queue_name=queue,
+                tags=["ivos", f"session:{s.session_id}", f"model:{model}", f"priority:{priority}"],
+                flow_run_name=f"{s.session_id}-{model}",
+                as_subflow=False,
+            )
+        except ObjectNotFound as exc:
+            raise PrefectNotConfigured(
+                f"The Prefect server at {url} has no deployment {deployment!r}. {NO_SERVER_HELP}"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise PrefectNotConfigured(f"Cannot reach the Prefect server at {url} ({exc}). {NO_SERVER_HELP}") from exc
         out.append(Submitted(str(p), True, session_id=s.session_id, flow_run_id=str(run.id)))
     return out
 

@@ -1,0 +1,73 @@
+"""`ivos jobs ...` without a Prefect server, and the deployments file's pools and limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+def no_prefect_api(monkeypatch, tmp_path):
+    """PREFECT_API_URL unset in the environment and in Prefect's (already imported) settings context,
+    which another test's harness may have set for the whole session."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect_home"))
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield
+
+
+def _session(path: Path) -> Path:
+    from ivos_core.interactions import save_session
+    from ivos_core.jobs import robot_session
+
+    gt = np.zeros((32, 48), dtype=bool)
+    gt[8:24, 12:36] = True
+    s = robot_session([gt, gt, gt], uri="davis/JPEGImages/480p/synth", session_id="cli-s1", clicks_first=1)
+    return save_session(s, path)
+
+
+def _assert_help_paragraph(res) -> None:
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "ObjectNotFound" not in res.output
+    for needed in ("prefect server start", "ivos deploy", "ivos segment", "PREFECT_API_URL"):
+        assert needed in res.output, res.output
+
+
+def test_submit_without_a_prefect_server_exits_2_with_what_to_run(no_prefect_api, tmp_path):
+    from flows.cli import app
+
+    res = CliRunner().invoke(app, ["jobs", "submit", str(tmp_path / "s.json")])
+    _assert_help_paragraph(res)
+    assert "not set" in res.output
+    assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit)
+
+
+@pytest.mark.parametrize("cmd", [["jobs", "status"], ["jobs", "recover"], ["deploy"]])
+def test_other_jobs_commands_without_a_prefect_server_exit_2(no_prefect_api, cmd):
+    from flows.cli import app
+
+    _assert_help_paragraph(CliRunner().invoke(app, cmd))
+
+
+def test_submit_to_a_server_without_the_deployment_exits_2(monkeypatch, tmp_path):
+    """A server is configured but `ivos deploy` never ran: run_deployment raises ObjectNotFound."""
+    import prefect.deployments
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import app
+
+    def missing(*a, **k):
+        raise ObjectNotFound(http_exc=None)
+
+    monkeypatch.setattr(prefect.deployments, "run_deployment", missing)
+    path = _session(tmp_path / "s.json")
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        res = CliRunner().invoke(app, ["jobs", "submit", str(path)])
+    _assert_help_paragraph(res)
+    assert "no deployment 'segment-video/segment-video'" in res.output
