@@ -226,7 +226,7 @@ def demo(
 
     print_rows(summary_table(result["summaries"]), title="demo: interactive evaluation (generated images)")
     print_rows([{k: v for k, v in r.items() if k != "out"} for r in result.get("videos", [])],
-               title="demo: segment-video jobs (J = mean IoU of the propagated masks vs ground truth)")
+               title="demo: segment-video jobs, the same logged clicks replayed with our network and with GrabCut (J = mean IoU of the propagated masks vs ground truth)")
     for k, v in result.get("files", {}).items():
         console.print(f"[bold]{k}[/bold]: {v}")
     if train:

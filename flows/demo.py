@@ -152,22 +152,25 @@ def demo_flow(
     sessions = simulate_users(videos_root, checkpoint, budget.sessions, budget.seed, str(out_dir / "sessions"))
     files["session logs"] = str(out_dir / "sessions")
 
-    jobs = []
-    for path in sessions:
-        jobs.append(
-            segment_video_flow(
-                session_path=path, model=model_name, out=str(out_dir / "jobs"),
-                video_roots=[str(Path(videos_root).resolve().parent)],
-                interactive_checkpoint=checkpoint, osvos_checkpoint=osvos_parent,
-                finetune_steps=budget.finetune_steps, refine_steps=max(5, budget.finetune_steps // 3), device="cpu",
-            )
+    def run_job(path: str, model: str, interactive: str | None) -> dict[str, Any]:
+        job = segment_video_flow(
+            session_path=path, model=model, out=str(out_dir / "jobs"),
+            video_roots=[str(Path(videos_root).resolve().parent)], interactive=interactive,
+            interactive_checkpoint=None if interactive == "grabcut" else checkpoint, osvos_checkpoint=osvos_parent,
+            finetune_steps=budget.finetune_steps, refine_steps=max(5, budget.finetune_steps // 3), device="cpu",
         )
+        return {**job, "record": json.loads((Path(job["out"]) / "results.json").read_text())}
+
     videos = []
-    for j in jobs:
-        rec = json.loads((Path(j["out"]) / "results.json").read_text())
-        videos.append({"session": j["session_id"], "video": rec["video"]["uri"], "frames": rec["n_frames"],
-                       "J (mean IoU vs GT)": rec.get("final_iou"), "out": j["out"]})
-        files.setdefault("stickers", str(Path(j["out"]) / "sticker.apng"))
+    for path in sessions:
+        # the same clicks replayed twice: our network and, as the baseline, GrabCut on every frame
+        ours = run_job(path, model_name, None)
+        base = run_job(path, "grabcut-baseline", "grabcut")
+        rec = ours["record"]
+        videos.append({"session": ours["session_id"], "video": rec["video"]["uri"], "frames": rec["n_frames"],
+                       "J ours": rec.get("final_iou"), "J GrabCut": base["record"].get("final_iou"),
+                       "out": ours["out"]})
+        files.setdefault("stickers", str(Path(ours["out"]) / "sticker.apng"))
     files["job outputs"] = str(out_dir / "jobs")
 
     refreshed = analytics_refresh_flow(

@@ -559,8 +559,10 @@ class VideoSegmenter:
         return mask.copy()
 
     def _run_interactive(
-        self, i: int, iterations: list[list[Click | Stroke]], prev_mask: np.ndarray | None
+        self, i: int, iterations: list[list[Click | Stroke]], prev_mask: np.ndarray | None, *, correction: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
+        """``correction``: the inputs fix a propagated mask, whose parts were never clicked, so a
+        segmenter's clicked-component filter (``keep_clicked``) must not delete them."""
         st = self.state
         if self.interactive is None:
             raise RuntimeError("this VideoSegmenter has no interactive segmenter: pass interactive=... or use set_mask()")
@@ -582,7 +584,11 @@ class VideoSegmenter:
         for it in iterations:
             so_far.extend(it)
             inputs = list(so_far) if self.cumulative_inputs else list(it)
-            mask = _pred_mask(self.interactive.predict(inputs, prev_mask=mask))
+            if correction and getattr(self.interactive, "keep_clicked", False):
+                pred = self.interactive.predict(inputs, prev_mask=mask, keep_clicked=False)
+            else:
+                pred = self.interactive.predict(inputs, prev_mask=mask)
+            mask = _pred_mask(pred)
             if mask.shape != (st.height, st.width):
                 raise VideoSegmenterError(st.name, f"the interactive segmenter returned a {mask.shape} mask", i)
         assert mask is not None
@@ -605,7 +611,7 @@ class VideoSegmenter:
         """
         i = self._check_index(frame_index)
         iterations = _normalise_iterations(interactions)
-        frame, mask = self._run_interactive(i, iterations, prev_mask)
+        frame, mask = self._run_interactive(i, iterations, prev_mask, correction=stage == "refinement")
         return self._store_annotation(i, frame, mask, stage, iterations, allow_empty)
 
     def set_mask(self, frame_index: int, mask: np.ndarray, *, allow_empty: bool = False) -> np.ndarray:
@@ -849,7 +855,7 @@ class VideoSegmenter:
             else:
                 raise VideoSegmenterError(st.name, "no propagated mask to refine: propagate() first or pass prev_mask", i)
         iterations = _normalise_iterations(inputs)
-        frame, mask = self._run_interactive(i, iterations, prev_mask)
+        frame, mask = self._run_interactive(i, iterations, prev_mask, correction=True)
         return self._store_annotation(i, frame, mask, "refinement", iterations, allow_empty=True)
 
     def progressive_refine(

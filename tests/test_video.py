@@ -392,3 +392,33 @@ def test_working_resolution_keeps_full_size_masks():
     assert results[0].annotated and np.array_equal(results[0].mask, masks[0])
     # a partial re-propagation starts the prior's chain at the frame before
     assert len(list(vs.propagate(start=2))) == 3
+
+
+class _KeepClickedSegmenter:
+    """A segmenter with a clicked-component filter: it keeps only the components of the previous
+    mask that hold a positive click unless told ``keep_clicked=False`` (as a correction must be)."""
+
+    keep_clicked = True
+
+    def set_image(self, image: np.ndarray) -> None:
+        self.shape = image.shape[:2]
+
+    def predict(self, inputs, prev_mask=None, keep_clicked=None):
+        mask = np.zeros(self.shape, bool) if prev_mask is None else prev_mask.copy()
+        for c in inputs:
+            mask[max(0, int(c.y) - 3): int(c.y) + 4, max(0, int(c.x) - 3): int(c.x) + 4] = c.positive
+        if self.keep_clicked if keep_clicked is None else keep_clicked:
+            n, labels = cv2.connectedComponents(mask.astype(np.uint8))
+            keep = {labels[int(c.y), int(c.x)] for c in inputs if c.positive} - {0}
+            mask = np.isin(labels, list(keep))
+        return mask
+
+
+def test_refine_keeps_unclicked_parts_of_the_propagated_mask():
+    frames = np.zeros((3, 40, 60, 3), np.uint8)
+    vs = VideoSegmenter(build_osvos("lite", imagenet=False), interactive=_KeepClickedSegmenter(), device="cpu")
+    vs.open(frames)
+    propagated = np.zeros((40, 60), bool)
+    propagated[5:15, 5:15] = propagated[25:35, 40:55] = True  # two parts, neither ever clicked
+    out = vs.refine(1, [Click(x=30, y=20, positive=True)], prev_mask=propagated)
+    assert out[5:15, 5:15].all() and out[25:35, 40:55].all() and out[20, 30]
