@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Reproduce the README's results for the shipped model ivos-lite-v1, in order: train, choose on the
+# development sets, ship, then run the chosen configuration once on the test sets.
+# Usage: scripts/reproduce_v1.sh DATA_ROOT   (holds GrabCut/, DAVIS/, BSDS500/, COCO_MVal/)
+# Budget used for the README: the 2-core build machine, one torch thread per process, about 3 h.
+set -euo pipefail
+DATA=${1:?usage: $0 DATA_ROOT}
+PY=.venv/bin/python
+IVOS=.venv/bin/ivos
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+
+# 1. training (the three runs are independent; resumable)
+$PY -m ivos_core.training --config lite --data "$DATA" --out runs/v1-int --steps 2400 --workers 0 --threads 1 \
+    --encoding gaussian --stage2-mix 0.3,0,0.7 --resume > runs/v1-int.log 2>&1 &
+$IVOS train osvos --root "$DATA/DAVIS" --out runs/v1-osvos --max-steps 4000 --crop 320 --batch-size 8 \
+    --stills "$DATA/COCO_MVal" --holdout-dev > runs/v1-osvos.log 2>&1 &
+# iFCN as in the paper: distance maps, no mask input (README: 500 steps of an 800-step schedule,
+# then resumed with --steps 600 to finish within the session)
+$PY -m ivos_core.training --config lite --data "$DATA" --out runs/v1-ifcn --steps 600 --workers 0 --threads 1 \
+    --encoding distance --no-mask --resume > runs/v1-ifcn.log 2>&1 &
+wait
+
+# 2. choices on the development sets (both refuse test sets)
+mkdir -p runs/v1-sel/snapshots   # the README's candidates: steps 1750, 2000 and the final
+for s in step001750 step002000; do for e in json safetensors; do ln -sf "../../v1-int/snapshots/$s.$e" runs/v1-sel/snapshots/; done; done
+for e in json safetensors; do ln -sf "../v1-int/final.$e" runs/v1-sel/; done
+scripts/select_interactive.sh "$DATA" runs/v1-sel v1-int
+scripts/select_video.sh "$DATA" runs/v1-osvos/parent
+
+# 3. ship
+$PY scripts/ship_model.py --interactive runs/v1-int/final --osvos runs/v1-osvos/parent \
+    --selection docs/results/dev/v1-int-selection.json --name ivos-lite-v1
+
+# 4. test sets, once
+G=(--dataset grabcut --root "$DATA/GrabCut")
+$IVOS eval interactive "${G[@]}" --method grabcut --out runs/eval/grabcut50-grabcut
+$IVOS eval interactive "${G[@]}" --method ours --crf --colour 1 --keep-clicked --out runs/eval/grabcut50-ours-crf-colour1
+$IVOS eval interactive "${G[@]}" --method ours --crf --out runs/eval/grabcut50-ours-crf
+$IVOS eval interactive "${G[@]}" --method ifcn --checkpoint runs/v1-ifcn/final --crf --out runs/eval/grabcut50-ifcn-crf
+$IVOS eval compare runs/eval/grabcut50-grabcut runs/eval/grabcut50-ours-crf-colour1 runs/eval/grabcut50-ours-crf \
+    runs/eval/grabcut50-ifcn-crf --label "GrabCut (OpenCV, clicks as seeds)" \
+    --label "ivos-lite-v1 (CRF + colour cue w=1, dev-chosen)" --label "ivos-lite-v1 network + CRF" \
+    --label "iFCN (distance maps, no mask) + CRF" --title "GrabCut-50, robot user" --out docs/grabcut_compare.png
+$IVOS eval davis --root "$DATA/DAVIS" --split val --out runs/eval/davis-val-full \
+    --osvos-parent models/ivos-lite-v1/osvos_parent --checkpoint models/ivos-lite-v1/interactive \
+    --ifcn-checkpoint runs/v1-ifcn/final --frame-stride 2 --max-side 320 --init gt,grabcut,ours --init-clicks 8 \
+    --correct ours,ifcn,grabcut --correction-clicks 1,4 --crf --colour 1 --keep-clicked --device cpu
