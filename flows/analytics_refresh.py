@@ -17,6 +17,8 @@ from prefect.artifacts import create_markdown_artifact
 def load_logs(db: str, sessions: list[str], job_results: list[str], eval_results: list[str]) -> dict[str, Any]:
     from analytics.store import AnalyticsStore
 
+    sessions, job_results, eval_results = (_existing(ps) for ps in (sessions, job_results, eval_results))
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {}
     with AnalyticsStore(db) as store:
         if sessions:
@@ -26,6 +28,16 @@ def load_logs(db: str, sessions: list[str], job_results: list[str], eval_results
         if eval_results:
             out["eval_results"] = _as_dict(store.load_eval_results([Path(p) for p in eval_results]))
     return out
+
+
+def _existing(paths: list[str]) -> list[str]:
+    """The paths that exist; the others are skipped with a warning (a deployment's folders under
+    $IVOS_HOME appear once something is written there: no failed hourly runs before that)."""
+    keep = [p for p in paths if Path(p).exists()]
+    for p in paths:
+        if p not in keep:
+            print(f"warning: {p} does not exist (yet); skipped")  # the flow logs prints
+    return keep
 
 
 def _as_dict(report: Any) -> Any:

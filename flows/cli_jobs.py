@@ -131,9 +131,10 @@ def recover(max_attempts: int = typer.Option(3, help="give up on a run after thi
 def deploy_cmd(
     prefect_file: Path = typer.Option(Path("deployments/prefect.yaml"), help="the deployments file"),
     gpu_slots: int = typer.Option(1, help="size of the `gpu` concurrency limit (total GPUs of all workers)"),
+    cpu_slots: int = typer.Option(0, help="concurrency limit of the ivos-cpu pool (data, evaluation, analytics); 0 = none"),
     name: Optional[list[str]] = typer.Option(None, "--name", help="deploy only these deployments"),
 ) -> None:
-    """Create the ivos-gpu pool, priority queues, gpu limit and zombie automation; deploy the flows."""
+    """Create the ivos-gpu and ivos-cpu pools, priority queues, gpu limit and zombie automation; deploy the flows."""
     prefect_defaults()
     from flows.deploy import deploy
     from flows.jobs import PrefectNotConfigured, require_api
@@ -142,12 +143,13 @@ def deploy_cmd(
         require_api()  # deploying into a temporary server would be lost when the command exits
     except PrefectNotConfigured as exc:
         raise _not_configured(exc) from None
-    res = deploy(prefect_file=prefect_file.resolve(), gpu_slots=gpu_slots, names=name)
+    res = deploy(prefect_file=prefect_file.resolve(), gpu_slots=gpu_slots, cpu_slots=cpu_slots or None, names=name)
     for d in res["deployed"]:
         console.print(f"[green]deployed[/green] {d}")
     for s in res["skipped"]:
         console.print(f"[yellow]skipped[/yellow] {s}")
-    console.print("start a worker: prefect worker start --pool ivos-gpu")
+    console.print("start workers: prefect worker start --pool ivos-gpu --limit 1 (one per GPU) "
+                  "and prefect worker start --pool ivos-cpu (data preparation, evaluation, analytics-refresh)")
 
 
 def reprocess_cmd(

@@ -1,6 +1,8 @@
 """Deployment administration: apply ``deployments/prefect.yaml`` to a Prefect server.
 
-:func:`deploy` creates the work pool (its concurrency limit = GPUs), the priority queues, the
+:func:`deploy` creates the two work pools by resource, ``ivos-gpu`` (segment-video, reprocess,
+training; its concurrency limit = GPUs) and ``ivos-cpu`` (data preparation, evaluation,
+analytics; limit ``cpu_slots``, none by default), the priority queues of each, the
 ``gpu`` tag limit and the zombie automation (runs without a heartbeat for three intervals are marked
 ``Crashed``, so :func:`flows.jobs.recover_runs` can requeue them), then runs ``prefect deploy
 --name`` for each deployment whose flow (:func:`flow_of`) exists in this checkout.
@@ -20,6 +22,7 @@ from flows.jobs import POOL, PRIORITIES
 REPO = Path(__file__).resolve().parents[1]
 PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
 ZOMBIE_AUTOMATION = "ivos: crash zombie flow runs"
+CPU_POOL = "ivos-cpu"
 
 
 def _prefect(*args: str, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -28,6 +31,7 @@ def _prefect(*args: str, check: bool = True, cwd: Path = REPO) -> subprocess.Com
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env.setdefault("DO_NOT_TRACK", "1")
     env.setdefault("IVOS_REPO", str(REPO))  # prefect.yaml's pull step: workers run from this checkout
+    env.setdefault("IVOS_HOME", str(REPO / "outputs"))  # analytics-refresh's absolute paths
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise RuntimeError(f"`prefect {' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -59,31 +63,42 @@ def flow_of(entrypoint: str) -> Any | None:
     return obj if isinstance(obj, Flow) else None
 
 
-async def _ensure_pool_objects(pool: str, gpu_slots: int, heartbeat_s: int) -> None:
-    from prefect import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate, WorkQueueCreate, WorkQueueUpdate
+async def _ensure_pool(client: Any, pool: str, limit: int | None) -> None:
+    """A process pool with concurrency ``limit`` (None: no limit) and the priority queues."""
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+    limit = None if limit is None else int(limit)
+    # the pool's own limit bounds concurrent runs (ivos-gpu: = GPUs) before they start, at no per-task cost
+    try:
+        wp = await client.read_work_pool(pool)
+        if wp.concurrency_limit != limit:
+            await client.update_work_pool(pool, WorkPoolUpdate(concurrency_limit=limit))
+    except ObjectNotFound:
+        await client.create_work_pool(WorkPoolCreate(name=pool, type="process", concurrency_limit=limit))
+    existing = {q.name: q for q in await client.read_work_queues(work_pool_name=pool)}
+    for name, prio in PRIORITIES.items():
+        if name in existing:
+            await client.update_work_queue(existing[name].id, priority=prio)
+        else:
+            try:
+                await client.create_work_queue(name=name, work_pool_name=pool, priority=prio)
+            except ObjectAlreadyExists:
+                pass
+    # the pool's "default" queue gets the lowest priority so named queues win
+    if "default" in existing:
+        await client.update_work_queue(existing["default"].id, priority=max(PRIORITIES.values()) + 5)
+
+
+async def _ensure_pool_objects(pool: str, gpu_slots: int, heartbeat_s: int, *,
+                               cpu_pool: str | None = None, cpu_slots: int | None = None) -> None:
+    from prefect import get_client
+    from prefect.exceptions import ObjectAlreadyExists
+
     async with get_client() as client:
-        # the pool's own limit bounds concurrent runs (= GPUs) before they start, at no per-task cost
-        try:
-            wp = await client.read_work_pool(pool)
-            if wp.concurrency_limit != int(gpu_slots):
-                await client.update_work_pool(pool, WorkPoolUpdate(concurrency_limit=int(gpu_slots)))
-        except ObjectNotFound:
-            await client.create_work_pool(WorkPoolCreate(name=pool, type="process", concurrency_limit=int(gpu_slots)))
-        existing = {q.name: q for q in await client.read_work_queues(work_pool_name=pool)}
-        for name, prio in PRIORITIES.items():
-            if name in existing:
-                await client.update_work_queue(existing[name].id, priority=prio)
-            else:
-                try:
-                    await client.create_work_queue(name=name, work_pool_name=pool, priority=prio)
-                except ObjectAlreadyExists:
-                    pass
-        # the pool's "default" queue gets the lowest priority so named queues win
-        if "default" in existing:
-            await client.update_work_queue(existing["default"].id, priority=max(PRIORITIES.values()) + 5)
+        await _ensure_pool(client, pool, int(gpu_slots))
+        if cpu_pool:
+            await _ensure_pool(client, cpu_pool, cpu_slots)
         try:
             await client.create_concurrency_limit(tag="gpu", concurrency_limit=int(gpu_slots))
         except ObjectAlreadyExists:
@@ -133,11 +148,13 @@ def deploy(
     prefect_file: Path = PREFECT_FILE,
     pool: str = POOL,
     gpu_slots: int = 1,
+    cpu_pool: str = CPU_POOL,
+    cpu_slots: int | None = None,
     heartbeat_s: int = 60,
     names: Sequence[str] | None = None,
 ) -> dict[str, list[str]]:
     """Apply ``prefect_file``; returns ``{"deployed": [...], "skipped": ["name (why)", ...]}``."""
-    asyncio.run(_ensure_pool_objects(pool, gpu_slots, heartbeat_s))
+    asyncio.run(_ensure_pool_objects(pool, gpu_slots, heartbeat_s, cpu_pool=cpu_pool, cpu_slots=cpu_slots))
     deployed, skipped = [], []
     for d in deployments_in(prefect_file):
         name = d["name"]

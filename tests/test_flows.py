@@ -110,3 +110,23 @@ def test_deploy_sets_the_pool_concurrency_to_the_gpu_slots(prefect_harness):
     assert asyncio.run(limits(1))[0] == 1
     pool_limit, tag_limit = asyncio.run(limits(3))
     assert pool_limit == 3 and tag_limit >= 1  # the gpu tag limit stays for training tasks
+
+
+def test_deploy_creates_the_cpu_pool_with_the_priority_queues(prefect_harness):
+    """ivos-cpu (data, evaluation, analytics) next to ivos-gpu: no limit by default, --cpu-slots sets one."""
+    import asyncio
+
+    from prefect import get_client
+
+    from flows.deploy import _ensure_pool_objects
+
+    async def cpu_pool(slots: int | None) -> tuple[int | None, dict[str, int]]:
+        await _ensure_pool_objects("ivos-gpu-test", 1, 60, cpu_pool="ivos-cpu-test", cpu_slots=slots)
+        async with get_client() as c:
+            pool = await c.read_work_pool("ivos-cpu-test")
+            queues = {q.name: q.priority for q in await c.read_work_queues(work_pool_name="ivos-cpu-test")}
+        return pool.concurrency_limit, queues
+
+    limit, queues = asyncio.run(cpu_pool(None))
+    assert limit is None and queues["high"] < queues["normal"] < queues["low"]
+    assert asyncio.run(cpu_pool(4))[0] == 4

@@ -71,3 +71,75 @@ def test_submit_to_a_server_without_the_deployment_exits_2(monkeypatch, tmp_path
         res = CliRunner().invoke(app, ["jobs", "submit", str(path)])
     _assert_help_paragraph(res)
     assert "no deployment 'segment-video/segment-video'" in res.output
+
+
+# ---- deployments/prefect.yaml: pools by resource, analytics-refresh ---------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+GPU = {"segment-video", "reprocess-sessions", "train-interactive", "train-osvos-parent"}
+CPU = {"prepare-data", "eval-interactive", "eval-davis", "analytics-refresh"}
+
+
+def _deployments() -> dict[str, dict]:
+    """The deployments as `prefect deploy` sees them: `{{ $VAR }}` filled from the environment."""
+    import os
+
+    from prefect.utilities.templating import apply_values
+
+    from flows.deploy import deployments_in
+
+    return {d["name"]: apply_values(d, os.environ, remove_notset=False) for d in deployments_in(REPO / "deployments" / "prefect.yaml")}
+
+
+def test_deployments_sit_on_the_pool_of_their_resource():
+    deps = _deployments()
+    assert set(deps) == GPU | CPU
+    for name in GPU:
+        assert deps[name]["work_pool"]["name"] == "ivos-gpu", name
+    for name in CPU:
+        assert deps[name]["work_pool"]["name"] == "ivos-cpu", name
+    assert deps["segment-video"]["work_pool"]["work_queue_name"] == "normal"
+
+
+def test_analytics_refresh_has_concurrency_1_and_absolute_paths_under_ivos_home(monkeypatch):
+    from prefect.cli.deploy._models import DeploymentConfig
+
+    monkeypatch.setenv("IVOS_HOME", "/srv/ivos")
+    d = _deployments()["analytics-refresh"]
+    cfg = DeploymentConfig.model_validate(d)  # the Prefect 3 schema `prefect deploy` reads
+    assert cfg.concurrency_limit.limit == 1 and cfg.concurrency_limit.collision_strategy == "CANCEL_NEW"
+    p = d["parameters"]
+    assert p["db"] == "/srv/ivos/analytics/ivos.duckdb"
+    assert p["sessions"] == ["/srv/ivos/sessions"] and p["job_results"] == ["/srv/ivos/jobs"]
+    assert all(Path(x).is_absolute() for x in [p["db"], p["report_out"], *p["eval_results"]])
+    assert d["schedules"] and d["schedules"][0]["cron"]
+    # every parameter is one of the flow's
+    from flows.analytics_refresh import analytics_refresh_flow
+    import inspect
+
+    assert set(p) <= set(inspect.signature(analytics_refresh_flow.fn).parameters)
+
+
+def test_ivos_deploy_fills_ivos_home_when_unset(monkeypatch):
+    import subprocess
+
+    import flows.deploy as deploy_mod
+
+    seen = {}
+
+    def fake_run(cmd, cwd, env, **k):
+        seen.update(env)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.delenv("IVOS_HOME", raising=False)
+    monkeypatch.setattr(deploy_mod.subprocess, "run", fake_run)
+    deploy_mod._prefect("version")
+    assert seen["IVOS_HOME"] == str(REPO / "outputs")
+
+
+def test_analytics_refresh_skips_folders_that_do_not_exist_yet(tmp_path):
+    from flows.analytics_refresh import load_logs
+
+    db = tmp_path / "analytics" / "ivos.duckdb"
+    out = load_logs.fn(str(db), [str(tmp_path / "sessions")], [str(tmp_path / "jobs")], [])
+    assert out == {} and db.exists()
