@@ -134,7 +134,8 @@ def _solve(img: np.ndarray, p: np.ndarray, params: CRFParams, scale: float = 1.0
     d.addPairwiseBilateral(
         sxy=max(params.bilateral_sxy * scale, 1.0),
         srgb=params.bilateral_srgb,
-        rgbim=np.ascontiguousarray(img, dtype=np.uint8),
+        # pydensecrf takes a writable C buffer: frames from a video reader can be read-only views
+        rgbim=np.require(img, dtype=np.uint8, requirements=["C", "W"]),
         compat=params.bilateral_compat,
     )
     out = np.asarray(d.inference(params.n_iter), dtype=np.float32)

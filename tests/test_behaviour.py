@@ -224,5 +224,5 @@ def test_cli_sessions_on_synthetic_root(tmp_path):
     files = sorted(out.glob("*.json"))
     assert len(files) == 3
     docs = [load_session(f) for f in files]
-    assert all(d.video.sequence == "a" and d.meta["segmenter"].startswith("grabcut") for d in docs)
+    assert all(d.video.sequence == "a" and d.meta["segmenter"].startswith("model:interactive") for d in docs)
     assert "refine share: 3/3" in res.output

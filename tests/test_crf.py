@@ -116,3 +116,18 @@ def test_errors_say_what_is_wrong():
         CRFParams(n_iter=0)
     with pytest.raises(ValueError, match="bilateral_srgb"):
         CRFParams(bilateral_srgb=0)
+
+
+def test_refine_accepts_a_read_only_frame() -> None:
+    """Video readers can hand out read-only frames (found by `ivos simulate sessions`)."""
+    import numpy as np
+
+    from ivos_core.crf import refine
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[10:30, 15:45] = 200
+    img.setflags(write=False)
+    prob = np.full((40, 60), 0.3, np.float32)
+    prob[12:28, 18:42] = 0.8
+    out = refine(img, prob)
+    assert out.shape == (40, 60) and out[20, 30] > 0.5 > out[2, 2]

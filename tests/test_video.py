@@ -143,8 +143,10 @@ def test_annotate_fit_propagate_refine_repropagate(video):
 
 def test_progressive_refine_with_robot_and_painter(video):
     frames, masks = video
-    painter = DiskPainter(radius=5)
-    vs = VideoSegmenter(interactive=painter, device="cpu", finetune_steps=STEPS, seed=0)
+    from ivos_core.video_prior import PAPER_OSVOS_OPTIONS
+
+    painter = DiskPainter(radius=5)  # the paper's OSVOS settings: the configuration measured below
+    vs = VideoSegmenter(interactive=painter, device="cpu", options=PAPER_OSVOS_OPTIONS, finetune_steps=STEPS, seed=0)
     vs.open(frames)
     vs.set_mask(0, masks[0])
     vs.fit()
