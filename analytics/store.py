@@ -54,6 +54,13 @@ from ivos_core.utils import file_sha256
 
 SNIPPET_CHARS = 300
 
+#: DuckDB memory cap of the store's connections (beyond it DuckDB spills to ``<db>.tmp/``);
+#: override with the ``IVOS_DUCKDB_MEMORY_LIMIT`` environment variable or ``memory_limit=``.
+DEFAULT_MEMORY_LIMIT = "2GB"
+MEMORY_LIMIT_ENV = "IVOS_DUCKDB_MEMORY_LIMIT"
+#: DuckDB worker threads (default: DuckDB's, one per core); ``IVOS_DUCKDB_THREADS`` or ``threads=``.
+THREADS_ENV = "IVOS_DUCKDB_THREADS"
+
 TABLES = (
     "sessions", "frames", "iterations", "inputs", "job_results", "eval_runs", "eval_results",
     "sequence_stats", "quarantine", "loaded_files",
@@ -84,12 +91,38 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection for readers (reports, analysts); fails if the file does not exist."""
+def duckdb_config(memory_limit: str | None = None, threads: int | None = None) -> dict[str, Any]:
+    """``memory_limit`` and ``threads`` for ``duckdb.connect(config=...)``: the arguments, else
+    ``$IVOS_DUCKDB_MEMORY_LIMIT`` / ``$IVOS_DUCKDB_THREADS``, else 2GB / DuckDB's default."""
+    cfg: dict[str, Any] = {"memory_limit": memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT}
+    raw_threads = threads if threads is not None else os.environ.get(THREADS_ENV)
+    if raw_threads not in (None, ""):
+        try:
+            n = int(raw_threads)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} / threads must be a positive integer, got {raw_threads!r}") from None
+        if n < 1:
+            raise ValueError(f"{THREADS_ENV} / threads must be a positive integer, got {raw_threads!r}")
+        cfg["threads"] = n
+    return cfg
+
+
+def _connect(path: str | Path, *, read_only: bool = False, memory_limit: str | None = None,
+             threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    cfg = duckdb_config(memory_limit, threads)
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=cfg)
+    except duckdb.ParserException as exc:  # e.g. memory_limit "lots"
+        raise ValueError(f"bad DuckDB setting {cfg} (from {MEMORY_LIMIT_ENV} / {THREADS_ENV} or the arguments): {exc}") from None
+
+
+def connect_readonly(path: str | Path, *, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for readers (reports, analysts); fails if the file does not exist.
+    Memory and threads as :func:`duckdb_config`."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no analytics database at {p}")
-    return duckdb.connect(str(p), read_only=True)
+    return _connect(p, read_only=True, memory_limit=memory_limit, threads=threads)
 
 
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -103,14 +136,17 @@ class AnalyticsStore:
     """The one writer of an analytics DuckDB file. Use as a context manager.
 
     ``workers``: processes used to validate large batches (default: CPU count; 1 disables).
+    ``memory_limit`` / ``threads``: DuckDB's, see :func:`duckdb_config` (default 2GB, or
+    ``$IVOS_DUCKDB_MEMORY_LIMIT`` / ``$IVOS_DUCKDB_THREADS``).
     """
 
-    def __init__(self, path: str | Path, workers: int | None = None, batch_size: int = 200_000):
+    def __init__(self, path: str | Path, workers: int | None = None, batch_size: int = 200_000, *,
+                 memory_limit: str | None = None, threads: int | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.batch_size = batch_size
-        self.con = duckdb.connect(str(self.path))
+        self.con = _connect(self.path, memory_limit=memory_limit, threads=threads)
         # naive created_at timestamps are UTC (as the session model reads them)
         self.con.execute("set TimeZone = 'UTC'")
         init_schema(self.con)

@@ -236,3 +236,40 @@ def test_fast_path_and_model_path_store_the_same_rows(tmp_path: Path) -> None:
                                           ).fetchall() for t in ("sessions", "frames", "iterations", "inputs")})
             assert (s.validated_fast, s.validated_by_model) == ((12, 0) if f is fast_file else (0, 12))
     assert rows[0] == rows[1]
+
+
+def _setting(con, name: str):
+    return con.execute(f"select current_setting('{name}')").fetchone()[0]
+
+
+def test_duckdb_memory_limit_and_threads_are_applied(tmp_path: Path, monkeypatch) -> None:
+    """Default 2GB; IVOS_DUCKDB_MEMORY_LIMIT / IVOS_DUCKDB_THREADS, or the arguments, override it."""
+    import duckdb
+
+    from analytics.store import connect_readonly
+
+    def expected(limit: str) -> str:  # DuckDB reports the limit in its own units (e.g. 1.8 GiB)
+        return _setting(duckdb.connect(config={"memory_limit": limit}), "memory_limit")
+
+    monkeypatch.delenv("IVOS_DUCKDB_MEMORY_LIMIT", raising=False)
+    monkeypatch.delenv("IVOS_DUCKDB_THREADS", raising=False)
+    with AnalyticsStore(tmp_path / "a.duckdb", workers=1) as s:
+        assert _setting(s.con, "memory_limit") == expected("2GB")
+    monkeypatch.setenv("IVOS_DUCKDB_MEMORY_LIMIT", "512MB")
+    monkeypatch.setenv("IVOS_DUCKDB_THREADS", "2")
+    with AnalyticsStore(tmp_path / "a.duckdb", workers=1) as s:
+        assert _setting(s.con, "memory_limit") == expected("512MB") != expected("2GB")
+        assert _setting(s.con, "threads") == 2
+    with AnalyticsStore(tmp_path / "a.duckdb", workers=1, memory_limit="1GB", threads=1) as s:
+        assert _setting(s.con, "memory_limit") == expected("1GB")
+        assert _setting(s.con, "threads") == 1
+    con = connect_readonly(tmp_path / "a.duckdb")
+    assert _setting(con, "memory_limit") == expected("512MB")
+    con.close()
+
+
+@pytest.mark.parametrize("env,value", [("IVOS_DUCKDB_MEMORY_LIMIT", "lots"), ("IVOS_DUCKDB_THREADS", "zero")])
+def test_bad_duckdb_setting_is_a_clear_error(tmp_path: Path, monkeypatch, env: str, value: str) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ValueError, match="IVOS_DUCKDB"):
+        AnalyticsStore(tmp_path / "b.duckdb", workers=1)
