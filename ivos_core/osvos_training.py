@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ivos_core.models.osvos import OSVOS_NAMES, build_osvos, class_balanced_bce
+from ivos_core.utils import resolve_device  # re-exported: callers import it from here
 
 __all__ = [
     "CHECKPOINT_KIND",
@@ -92,17 +93,6 @@ class TrainProgress:
     total: int
     loss: float
     elapsed_s: float
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; anything else as given."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-    return torch.device(device)
 
 
 def default_lr(model: nn.Module) -> float:

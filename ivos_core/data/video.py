@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from ivos_core.data.common import SampleError, read_image
+from ivos_core.protocols import FrameSource  # the one definition, re-exported here
 
 FRAME_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 _SEEK_FORWARD_MAX = 64  # decode forward instead of seeking for gaps up to this many frames
@@ -41,21 +41,6 @@ class VideoError(ValueError):
         return (type(self), (self.path, self.reason, self.frame_index))
 
 
-@runtime_checkable
-class FrameSource(Protocol):
-    """What jobs need from a video: size, length, rate and RGB frames by index or in order."""
-
-    path: Path
-    width: int
-    height: int
-    n_frames: int
-    fps: float
-
-    def read(self, i: int) -> np.ndarray: ...
-
-    def __len__(self) -> int: ...
-
-    def __iter__(self) -> Iterator[np.ndarray]: ...
 
 
 class VideoReader:
