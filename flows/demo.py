@@ -68,20 +68,23 @@ def make_videos(out: str, budget: dict[str, Any]) -> str:
 
 
 @task(name="demo-simulate-sessions")
-def simulate_users(videos_root: str, checkpoint: str, n: int, seed: int, out: str) -> list[str]:
-    """Simulated users annotate the ``val`` videos with our network (paper §4 behaviours)."""
+def simulate_users(
+    videos_root: str, checkpoint: str, n: int, seed: int, out: str, options: dict[str, Any] | None = None
+) -> list[str]:
+    """Simulated users annotate the ``val`` videos with our network and its inference ``options``
+    (the shipped model's dev-chosen CRF / colour cue) - paper §4 behaviours."""
     import numpy as np
 
-    from flows.cli_simulate import load_videos
     from ivos_core.behaviour import flow_propagate, model_segment, sample_users, simulate_sessions, write_sessions
+    from ivos_core.data.discovery import davis_videos
     from ivos_core.segmenter import InteractiveSegmenter
 
-    vids = load_videos(Path(videos_root), "val")
-    segment = model_segment(InteractiveSegmenter.from_checkpoint(checkpoint, device="cpu"))
+    vids = davis_videos(Path(videos_root), "val")
+    segment = model_segment(InteractiveSegmenter.from_checkpoint(checkpoint, device="cpu", **(options or {})))
     rng = np.random.default_rng(seed)
     users = sample_users(max(2, n // 2), rng, refine_share=0.34)  # more refiners than the paper's 15%, to show refinement
     sessions = simulate_sessions(vids, n, rng, lambda v: segment, flow_propagate, users=users,
-                                 meta={"segmenter": "demo lite model", "run_seed": seed})
+                                 meta={"segmenter": f"model:{Path(checkpoint).name}", "run_seed": seed})
     return [str(p) for p in write_sessions(sessions, out)]
 
 
@@ -149,7 +152,8 @@ def demo_flow(
         )
     files["interactive evaluation"] = str(out_dir / "eval_ours" / "summary.json")
 
-    sessions = simulate_users(videos_root, checkpoint, budget.sessions, budget.seed, str(out_dir / "sessions"))
+    sessions = simulate_users(videos_root, checkpoint, budget.sessions, budget.seed, str(out_dir / "sessions"),
+                              interactive_options)
     files["session logs"] = str(out_dir / "sessions")
 
     def run_job(path: str, model: str, interactive: str | None) -> dict[str, Any]:
