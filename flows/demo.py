@@ -75,7 +75,13 @@ def simulate_users(
     (the shipped model's dev-chosen CRF / colour cue) - paper §4 behaviours."""
     import numpy as np
 
-    from ivos_core.behaviour import flow_propagate, model_segment, sample_users, simulate_sessions, write_sessions
+    from ivos_core.behaviour import (
+        flow_propagate,
+        model_segment,
+        sample_users,
+        simulate_sessions,
+        write_sessions,
+    )
     from ivos_core.data.discovery import davis_videos
     from ivos_core.segmenter import InteractiveSegmenter
 
