@@ -44,20 +44,13 @@ def train_parent_task(
 ) -> dict[str, Any]:
     """Train (or resume) the parent on the split's sequences (minus the video development ones
     with ``holdout_dev``; plus COCO_MVal train stills with ``stills``); returns where it went."""
-    from ivos_core.data import DavisDataset
-    from ivos_core.osvos_training import StaticImageSequence, train_parent
+    from ivos_core.osvos_training import parent_training_sequences, train_parent
     from ivos_core.splits import VIDEO_DEV_SEQUENCES
 
     cfg = OSVOSTrainConfig.from_dict(config)
-    ds = DavisDataset(root, year=year, split=split)
-    held = set(VIDEO_DEV_SEQUENCES) if holdout_dev else set()
-    sequences: list[Any] = [s for s in ds if s.name not in held]
-    if stills:
-        from ivos_core.data.coco_mval import CocoMValDataset
-        from ivos_core.training.datasets import CachedSource
-
-        coco = CachedSource(CocoMValDataset(stills, "train"), max_side=480)  # never dev.txt
-        sequences += [StaticImageSequence(coco, i) for i in range(len(coco))]
+    sequences = parent_training_sequences(
+        root, stills_root=stills, holdout=VIDEO_DEV_SEQUENCES if holdout_dev else (), split=split, year=year
+    )
     logger = get_run_logger()
     logger.info("training OSVOS %s on %d %s sequences for %d steps -> %s", cfg.model, len(sequences), split, cfg.steps, out)
     fp = FlowProgress(artifact_key("train-osvos", cfg.model), f"OSVOS {cfg.model} parent", terminal=False)

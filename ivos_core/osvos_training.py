@@ -357,33 +357,25 @@ class StaticImageSequence:
 
 
 def parent_training_sequences(
-    data_root: str | Path,
+    davis_root: str | Path,
     *,
+    stills_root: str | Path | None = None,
     holdout: Sequence[str] = (),
-    still_images: bool = True,
-    still_repeat: int = 1,
+    split: str = "train",
+    year: int = 2016,
 ) -> list[SequenceLike]:
-    """DAVIS-2016 train sequences (minus ``holdout``, e.g. the video development sequences) and,
-    with ``still_images``, every COCO_MVal ``train.txt`` instance as a one-frame sequence.
-
-    A still image is one frame while a DAVIS sequence has ~70: ``still_repeat`` lists each still
-    that many times so the stills get a larger share of the batches.
-    """
+    """The DAVIS ``split`` sequences minus ``holdout`` (e.g. the video development sequences) and,
+    with ``stills_root`` (a COCO_MVal folder), every ``train.txt`` instance as a one-frame
+    sequence - never ``dev.txt``, which is for choosing settings."""
     from ivos_core.data import DavisDataset
     from ivos_core.data.coco_mval import CocoMValDataset
-    from ivos_core.data.common import DatasetError
     from ivos_core.training.datasets import CachedSource
 
-    root = Path(data_root)
-    seqs: list[SequenceLike] = [s for s in DavisDataset(root / "DAVIS", year=2016, split="train") if s.name not in set(holdout)]
-    if still_images:
-        try:
-            coco = CachedSource(CocoMValDataset(root / "COCO_MVal", "train"), max_side=480)
-        except DatasetError:
-            coco = None
-        if coco is not None:
-            for _ in range(max(1, still_repeat)):
-                seqs.extend(StaticImageSequence(coco, i) for i in range(len(coco)))
+    held = set(holdout)
+    seqs: list[SequenceLike] = [s for s in DavisDataset(davis_root, year=year, split=split) if s.name not in held]
+    if stills_root is not None:
+        coco = CachedSource(CocoMValDataset(stills_root, "train"), max_side=480)
+        seqs.extend(StaticImageSequence(coco, i) for i in range(len(coco)))
     return seqs
 
 

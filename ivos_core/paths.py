@@ -59,7 +59,8 @@ def _roots_text(roots: Sequence[Path]) -> str:
     return ", ".join(str(r) for r in roots) if roots else "(none configured)"
 
 
-def _inside(path: Path, root: Path) -> bool:
+def is_inside(path: Path, root: Path) -> bool:
+    """``path`` lies under ``root`` (both already resolved)."""
     try:
         path.relative_to(root)
         return True
@@ -108,7 +109,7 @@ def resolve_video_ref(uri: str, roots: Sequence[str | Path] | None = None, *, mu
 
     if candidate.is_absolute():
         real = candidate.resolve()
-        if not any(_inside(real, r) for r in resolved_roots):
+        if not any(is_inside(real, r) for r in resolved_roots):
             raise UnsafePathError(
                 f"video reference {uri!r} resolves to {real}, which is outside the allowed roots "
                 f"({_roots_text(root_list)}); {_CONFIGURE}"
@@ -128,7 +129,7 @@ def resolve_video_ref(uri: str, roots: Sequence[str | Path] | None = None, *, mu
     escaped: list[str] = []
     for root, rroot in zip(root_list, resolved_roots):
         real = (rroot / candidate).resolve()
-        if not _inside(real, rroot):
+        if not is_inside(real, rroot):
             escaped.append(f"{root / candidate} -> {real}")
             continue
         if real.exists():

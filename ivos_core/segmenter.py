@@ -35,6 +35,7 @@ import torch.nn as nn
 
 from ivos_core.interactions import Click, Stroke
 from ivos_core.models.interactive import ModelSpec, click_channels, normalize_rgb
+from ivos_core.utils import to_rgb_uint8  # the one definition, re-exported here
 
 
 @dataclass(frozen=True)
@@ -59,39 +60,6 @@ class _ImageState:
     rgb: torch.Tensor  # (3, pad_h, pad_w) normalised, on the device
     features: Any = None  # reserved for models with a separate image encoder
     colour_bins: np.ndarray | None = None  # (H, W) joint RGB histogram bin per pixel (colour cue)
-
-
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Any common image array -> (H, W, 3) uint8 RGB.
-
-    Accepts (H, W) / (H, W, 1) grey, (H, W, 3) RGB, (H, W, 4) RGBA (alpha dropped), uint8 or
-    float in [0, 1] (scaled by 255), bool (0/255) and other integer types (clipped to 0..255).
-    """
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ValueError(
-            f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}"
-        )
-    a = a[..., :3]
-    if a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"image is empty: shape {a.shape}")
-    if a.dtype == np.uint8:
-        pass
-    elif a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise ValueError("image has NaN or infinite values")
-        a = np.clip(a * 255.0 if a.max(initial=0) <= 1.0 else a, 0, 255).round().astype(np.uint8)
-    elif np.issubdtype(a.dtype, np.integer):
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    else:
-        raise ValueError(f"expected a uint8 (or float in [0, 1]) image, got dtype {a.dtype}")
-    return np.ascontiguousarray(a)
 
 
 def scale_inputs(

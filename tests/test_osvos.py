@@ -243,3 +243,32 @@ def test_load_parent_rejects_mismatched_weights(tmp_path):
     save_checkpoint(tmp_path / "z", build_osvos("lite"), {"kind": "osvos", "model": "resnet"})
     with pytest.raises(CheckpointError, match="'resnet'"):
         load_parent(tmp_path / "z")
+
+
+def test_parent_training_sequences_hold_out_dev_and_add_train_stills(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ivos_core.data.synthetic import write_synthetic_video
+    from ivos_core.osvos_training import StaticImageSequence, parent_training_sequences
+
+    davis = tmp_path / "DAVIS"
+    for name in ("hockey", "bear"):
+        write_synthetic_video(davis, name, n_frames=3, seed=1, height=32, width=48, split="train")
+    coco = tmp_path / "COCO_MVal"
+    (coco / "img").mkdir(parents=True)
+    (coco / "gt").mkdir()
+    for sid in ("cat1_1", "dog1_2", "cat2_3"):
+        Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(coco / "img" / f"{sid}.jpg")
+        m = np.zeros((20, 30), np.uint8)
+        m[5:15, 5:20] = 255
+        Image.fromarray(m).save(coco / "gt" / f"{sid}.png")
+    (coco / "train.txt").write_text("cat1_1\ndog1_2\n")
+    (coco / "dev.txt").write_text("cat2_3\n")
+
+    seqs = parent_training_sequences(davis, stills_root=coco, holdout=("hockey",))
+    videos = [s for s in seqs if not isinstance(s, StaticImageSequence)]
+    stills = [s for s in seqs if isinstance(s, StaticImageSequence)]
+    assert [s.name for s in videos] == ["bear"]  # the dev sequence is held out
+    assert len(stills) == 2  # train.txt only, never dev.txt
+    assert len(stills[0]) == 1 and stills[0].frame(0).shape == (20, 30, 3) and stills[0].mask(0).sum() == 150

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ivos_core.data.video import FRAME_EXTS
+from ivos_core.paths import is_inside
 
 __all__ = ["VIDEO_EXTS", "VideoEntry", "list_videos", "thumbnail"]
 
@@ -46,14 +47,6 @@ class VideoEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -119,7 +112,7 @@ def list_videos(roots: Sequence[str | Path], *, max_depth: int = 6, limit: int =
                 if e.name.startswith("."):
                     continue
                 p = Path(e.path)
-                if e.is_symlink() and not _inside(p.resolve(), rroot):
+                if e.is_symlink() and not is_inside(p.resolve(), rroot):
                     continue  # a link out of the root is never offered (and would be refused)
                 try:
                     if e.is_dir():
