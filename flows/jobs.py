@@ -182,7 +182,9 @@ def job_results(session_id: str, out: str | Path | None = None, *, model_version
 
 
 def _local_pid_dead(infra_pid: str | None) -> bool:
-    """True when ``infrastructure_pid`` names a process on this host that no longer exists."""
+    """True when ``infrastructure_pid`` names a process on this host that no longer runs: gone, or
+    a zombie (exited but not yet reaped - what a flow-run process becomes when its worker is killed
+    and nobody waits for it; ``kill(pid, 0)`` still succeeds on it)."""
     if not infra_pid:
         return False
     host, _, pid = str(infra_pid).rpartition(":")
@@ -194,7 +196,16 @@ def _local_pid_dead(infra_pid: str | None) -> bool:
         return True
     except (PermissionError, ValueError):
         return False
-    return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """Linux: the state letter of ``/proc/<pid>/stat`` is ``Z``; elsewhere False."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 async def _recover(max_attempts: int, deployment_name: str) -> list[dict[str, Any]]:

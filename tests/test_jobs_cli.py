@@ -143,3 +143,26 @@ def test_analytics_refresh_skips_folders_that_do_not_exist_yet(tmp_path):
     db = tmp_path / "analytics" / "ivos.duckdb"
     out = load_logs.fn(str(db), [str(tmp_path / "sessions")], [str(tmp_path / "jobs")], [])
     assert out == {} and db.exists()
+
+
+def test_recover_counts_an_unreaped_zombie_as_dead():
+    """A flow-run process whose worker was killed exits but may stay unreaped: `kill(pid, 0)`
+    still succeeds on it, so `ivos jobs recover` must read its state instead."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from flows.jobs import _local_pid_dead
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 20
+    while time.time() < deadline and "Z" not in open(f"/proc/{child.pid}/stat").read().rpartition(")")[2][:3]:
+        time.sleep(0.05)
+    try:
+        assert _local_pid_dead(f"{socket.gethostname()}:{child.pid}")  # exited, not yet waited for
+        assert not _local_pid_dead(f"{socket.gethostname()}:{os.getpid()}")  # this process runs
+    finally:
+        child.wait()
+    assert _local_pid_dead(f"{socket.gethostname()}:{child.pid}")  # reaped: gone
