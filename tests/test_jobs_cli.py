@@ -114,8 +114,9 @@ def test_analytics_refresh_has_concurrency_1_and_absolute_paths_under_ivos_home(
     assert all(Path(x).is_absolute() for x in [p["db"], p["report_out"], *p["eval_results"]])
     assert d["schedules"] and d["schedules"][0]["cron"]
     # every parameter is one of the flow's
-    from flows.analytics_refresh import analytics_refresh_flow
     import inspect
+
+    from flows.analytics_refresh import analytics_refresh_flow
 
     assert set(p) <= set(inspect.signature(analytics_refresh_flow.fn).parameters)
 
