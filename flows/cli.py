@@ -135,6 +135,10 @@ def eval_interactive(
                                       "on COCO_MVal dev: scripts/select_colour_weight.sh)"),
     keep_clicked: bool = typer.Option(False, "--keep-clicked/--all-components",
                                       help="keep only mask components holding a positive click"),
+    grabcut_band: Optional[float] = typer.Option(
+        None, "--grabcut-band", min=0.0,
+        help="refine the deep mask's boundary with GrabCut in a band of this fraction of the image diagonal "
+             "(>= 1: the whole image; choose it on COCO_MVal dev)"),
     davis_frames: str = typer.Option("first", help="davis only: 'first' frames of each sequence or 'all' frames"),
     split: Optional[str] = typer.Option(
         None, help="davis: split (default val for first frames, train for all); coco_mval: dev (default, the "
@@ -191,6 +195,7 @@ def eval_interactive(
         flip=flip,
         colour=colour,
         keep_clicked=keep_clicked,
+        grabcut_band=grabcut_band or None,
         dataset_kw=dataset_kw or None,
         max_clicks=max_clicks,
         limit=limit,

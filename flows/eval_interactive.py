@@ -28,6 +28,7 @@ def run_protocol(
     colour: float = 0.0,
     keep_clicked: bool = False,
     dataset_kw: dict[str, Any] | None = None,
+    grabcut_band: float | None = None,
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
@@ -35,7 +36,8 @@ def run_protocol(
 
     ds = open_dataset(dataset, root, **(dataset_kw or {}))
     m = build_method(
-        method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked
+        method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
+        grabcut_band=grabcut_band,
     )
     progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
     result = evaluate_interactive(
@@ -66,13 +68,14 @@ def eval_interactive_flow(
     colour: float = 0.0,
     keep_clicked: bool = False,
     dataset_kw: dict[str, Any] | None = None,
+    grabcut_band: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
     import json
 
     summary_path = run_protocol(
         dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip, colour, keep_clicked,
-        dataset_kw,
+        dataset_kw, grabcut_band,
     )
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(

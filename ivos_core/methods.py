@@ -76,11 +76,13 @@ def build_method(
     flip: bool = False,
     colour: float = 0.0,
     keep_clicked: bool = False,
+    grabcut_band: float | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
     ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
-    :class:`~ivos_core.segmenter.InteractiveSegmenter`) apply to the networks."""
+    :class:`~ivos_core.segmenter.InteractiveSegmenter`) and ``grabcut_band`` (GrabCut boundary
+    refinement, :mod:`ivos_core.grabcut_refine`) apply to the networks."""
     if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
         from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
 
@@ -103,7 +105,7 @@ def build_method(
 
         seg = InteractiveSegmenter.from_checkpoint(
             checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
-            keep_clicked=keep_clicked, device=device,
+            keep_clicked=keep_clicked, grabcut_band=grabcut_band, device=device,
         )
         expected = "distance" if name == "ifcn" else "gaussian"
         if getattr(seg, "encoding", expected) != expected:
@@ -113,5 +115,7 @@ def build_method(
             )
         suffix = ("+zoom" if zoom_in else "") + ("+flip" if flip else "")
         suffix += (f"+colour{colour:g}" if colour > 0 else "") + ("+cc" if keep_clicked else "")
-        return DeepMethod(seg, name=name + suffix + ("+crf" if crf else ""))
+        suffix += "+crf" if crf else ""
+        suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
+        return DeepMethod(seg, name=name + suffix)
     raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")

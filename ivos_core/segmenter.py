@@ -186,6 +186,10 @@ class InteractiveSegmenter:
             two models); it matters most for weak networks.
         keep_clicked: keep only the mask's connected components that hold a positive click
             (drops far-away patches that the colour cue or the network switched on).
+        grabcut_band: refine the mask's boundary with GrabCut (:mod:`ivos_core.grabcut_refine`)
+            in a band of this fraction of the image diagonal (None = off; >= 1: everything
+            probable); after the CRF, before the clamping.
+        grabcut_iterations: GrabCut iterations of that refinement.
     """
 
     def __init__(
@@ -210,6 +214,8 @@ class InteractiveSegmenter:
         flip_tta: bool = False,
         colour_weight: float = 0.0,
         keep_clicked: bool = False,
+        grabcut_band: float | None = None,
+        grabcut_iterations: int = 3,
     ) -> None:
         spec: ModelSpec | None = getattr(model, "spec", None)
         self.encoding = encoding or (spec.encoding if spec else "gaussian")
@@ -251,6 +257,12 @@ class InteractiveSegmenter:
             raise ValueError(f"colour_weight must be a finite number >= 0, got {colour_weight}")
         self.colour_weight = float(colour_weight)
         self.keep_clicked = bool(keep_clicked)
+        if grabcut_band is not None and not (0 < grabcut_band and np.isfinite(grabcut_band)):
+            raise ValueError(f"grabcut_band must be a positive fraction of the diagonal or None, got {grabcut_band}")
+        if grabcut_iterations < 1:
+            raise ValueError(f"grabcut_iterations must be >= 1, got {grabcut_iterations}")
+        self.grabcut_band = None if grabcut_band is None else float(grabcut_band)
+        self.grabcut_iterations = int(grabcut_iterations)
         self._state: _ImageState | None = None
         self.checkpoint_config: dict[str, Any] | None = None
 
@@ -427,7 +439,7 @@ class InteractiveSegmenter:
         prob = _sigmoid(lg)
         hard = self.hard_constraints if hard_constraints is None else hard_constraints
         fg = bg = None
-        if hard or self.colour_weight > 0:
+        if hard or self.colour_weight > 0 or self.grabcut_band is not None:
             fg, bg = constraint_masks(inputs, st.height, st.width, click_radius=self.click_radius)
         if self.colour_weight > 0:
             from ivos_core.colour import colour_index, colour_log_odds
@@ -441,6 +453,15 @@ class InteractiveSegmenter:
             from ivos_core.crf import refine
 
             prob = refine(st.image, prob, mode=self.crf_mode).astype(np.float32)
+        if self.grabcut_band is not None:
+            from ivos_core.grabcut_refine import grabcut_refine
+
+            before = prob >= self.threshold
+            after = grabcut_refine(
+                st.image, before, fg, bg, band=self.grabcut_band, iterations=self.grabcut_iterations
+            )
+            flipped = before != after
+            prob[flipped] = after[flipped].astype(np.float32)
         if hard:
             prob[fg] = 1.0
             prob[bg] = 0.0

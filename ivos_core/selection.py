@@ -47,6 +47,11 @@ def _colour(method: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
+def _grabcut_band(method: str) -> float | None:
+    m = re.search(r"\+grabcut([0-9.]+)", method or "")
+    return float(m.group(1)) if m else None
+
+
 def choose_best(summaries: Sequence[dict[str, Any]], *, what: str = "this selection") -> dict[str, Any]:
     """The summary with the lowest NoC@90 (ties: NoC@85, then order), after checking that every
     one of them was measured on a development set (else :class:`TestSetError`)."""
@@ -69,6 +74,7 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
         "method": s.get("method"),
         "checkpoint": s.get("checkpoint"),
         "colour": _colour(s.get("method", "")),
+        "grabcut_band": _grabcut_band(s.get("method", "")),
         "dataset": s.get("dataset"),
         "split": s.get("split"),
         "role": s.get("role"),
@@ -103,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("runs", nargs="+")
     c.add_argument("--stage", default="choice", help="name of this choice in the record (checkpoint, colour, ...)")
     c.add_argument("--record", help="JSON file to which the stage's numbers and choice are added")
-    c.add_argument("--field", default="run", choices=("run", "checkpoint", "colour"),
+    c.add_argument("--field", default="run", choices=("run", "checkpoint", "colour", "grabcut_band"),
                    help="what to print of the chosen run")
     args = ap.parse_args(argv)
     try:
@@ -115,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.record:
             record_stage(args.record, args.stage, docs, best)
         row = _row(best)
-        print(f"{row[args.field]:g}" if args.field == "colour" else row[args.field])
+        value = row[args.field]
+        if args.field in ("colour", "grabcut_band"):
+            print("none" if value is None else f"{value:g}")
+        else:
+            print(value)
         return 0
     except TestSetError as exc:
         print(f"refused: {exc}", file=sys.stderr)

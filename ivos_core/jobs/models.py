@@ -21,7 +21,10 @@ from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
 __all__ = ["JobError", "INTERACTIVE_OPTIONS", "ModelVersion", "resolve_model", "default_models_dir"]
 
 # InteractiveSegmenter options a model version may set (model.json "interactive_options")
-INTERACTIVE_OPTIONS = ("crf", "crf_mode", "colour_weight", "keep_clicked", "flip_tta", "threshold", "zoom_in")
+INTERACTIVE_OPTIONS = (
+    "crf", "crf_mode", "colour_weight", "keep_clicked", "flip_tta", "threshold", "zoom_in",
+    "grabcut_band", "grabcut_iterations",
+)
 
 
 class JobError(RuntimeError):
