@@ -171,6 +171,7 @@ class DavisEvalConfig:
     crf: bool = False
     colour: float = 0.0  # the colour cue's weight for the deep methods (ivos_core.colour)
     keep_clicked: bool = False
+    grabcut_band: float | None = None  # our model's GrabCut boundary refinement (ivos_core.grabcut_refine)
     grabcut_box_margin: int = 10
     grabcut_iterations: int = 5
 
@@ -294,7 +295,7 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
 
             seg = build_method(
                 name, checkpoint=path, crf=config.crf, colour=config.colour, keep_clicked=config.keep_clicked,
-                device=config.device,
+                grabcut_band=config.grabcut_band if name == "ours" else None, device=config.device,
             ).segmenter
         except (ValueError, OSError) as exc:
             models.unavailable[name] = f"{name} checkpoint {path} unusable: {exc}"
