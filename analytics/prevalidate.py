@@ -44,9 +44,10 @@ SPEC: dict[str, Any] = {
         "iterations": [{
             "index": INT, "duration_s": NUM,
             "inputs": [{"kind": STR, "x": NUM, "y": NUM, "positive": BOOL, "t": NUM, "radius": NUM,
-                        "points": [[NUM]]}],
+                        "points": [[NUM]], "object_id": INT}],
         }],
     }],
+    "objects": [{"id": INT, "name": STR}],
 }
 
 

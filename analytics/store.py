@@ -46,6 +46,7 @@ from analytics.results import (
     read_eval_run,
     read_job_result_records,
 )
+from analytics.migrations import migrate
 from analytics.prevalidate import run_fast_path
 from analytics.sources import DOCUMENT_COLUMN, RawRecord, SourceKind, expand_paths, iter_records
 from analytics.sqlfiles import read_sql, sql_files
@@ -62,7 +63,7 @@ MEMORY_LIMIT_ENV = "IVOS_DUCKDB_MEMORY_LIMIT"
 THREADS_ENV = "IVOS_DUCKDB_THREADS"
 
 TABLES = (
-    "sessions", "frames", "iterations", "inputs", "job_results", "eval_runs", "eval_results",
+    "sessions", "frames", "iterations", "inputs", "job_results", "job_object_results", "eval_runs", "eval_results",
     "sequence_stats", "quarantine", "loaded_files",
 )
 
@@ -126,8 +127,9 @@ def connect_readonly(path: str | Path, *, memory_limit: str | None = None, threa
 
 
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables and macros (idempotent)."""
+    """Create the tables and macros and migrate a database made by an older ivos (idempotent)."""
     con.execute(read_sql("schema.sql"))
+    migrate(con)
     for f in sql_files("macros"):
         con.execute(f.read_text(encoding="utf-8"))
 

@@ -4,6 +4,12 @@ A *session* is one user's work on one video: annotated frames (the first frame, 
 frames after propagation), each with ordered *interactions* (refinement iterations), each holding
 the *inputs* the user gave in that iteration (clicks and strokes, with label and time).
 
+Objects (schema 2.0): a session declares the ``objects`` it segments (ids 1..254: the DAVIS-2017
+palette index of the object's masks, 0 being background and 255 "void") and every input names its
+``object_id``. Version-1.0 logs have neither and load as one object, id 1; a 1.0 document that
+names another object is refused (object ids need 2.0), and :meth:`Session.to_json` writes a 1.0
+session without the object fields, so it stays a valid 1.0 document.
+
 Coordinates are pixels of the stored video's frame size (x to the right, y down, origin at the
 top-left pixel centre), which the session document records in ``video.width``/``video.height``.
 Validation errors name the field and the offending value so a rejected log can be fixed by hand.
@@ -13,12 +19,14 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -28,14 +36,30 @@ from pydantic import (
 
 from ivos_core.utils import atomic_write
 
-SCHEMA_VERSION = "1.0"
-SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0"})
+SCHEMA_VERSION = "2.0"
+SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0", "2.0"})
+#: the largest object id: palette PNGs keep 0 for background and 255 for DAVIS's "void"
+MAX_OBJECT_ID = 254
 
 Stage = Literal["first_frame", "refinement"]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+def check_object_id(v: Any) -> int:
+    """An object id as an ``int`` in 1..254; JSON ``1.0``, ``"1"`` and ``true`` are refused (not
+    coerced) so that a log means exactly one thing and the analytics fast path agrees."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise ValueError(f"object ids are integers 1..{MAX_OBJECT_ID}, got {v!r}")
+    if not 1 <= int(v) <= MAX_OBJECT_ID:
+        raise ValueError(f"object ids are integers 1..{MAX_OBJECT_ID} (0 is background, 255 void), got {int(v)}")
+    return int(v)
+
+
+ObjectId = Annotated[int, BeforeValidator(check_object_id)]
+_OBJECT_ID_DOC = "the object this input segments (a declared object id, 1..254; 1.0 logs: always 1)"
 
 
 class Click(_Model):
@@ -46,6 +70,7 @@ class Click(_Model):
     y: float = Field(description="row in pixels, 0 <= y <= height - 1")
     positive: bool = True
     t: float | None = Field(default=None, ge=0, description="seconds since session start")
+    object_id: ObjectId = Field(default=1, description=_OBJECT_ID_DOC)
 
     @property
     def xy(self) -> tuple[float, float]:
@@ -65,6 +90,7 @@ class Stroke(_Model):
     positive: bool = True
     radius: float = Field(default=3.0, gt=0, le=256)
     t: float | None = Field(default=None, ge=0)
+    object_id: ObjectId = Field(default=1, description=_OBJECT_ID_DOC)
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, populate_by_name=True)
 
@@ -123,6 +149,7 @@ class InitialMask(_Model):
     size: tuple[int, int] = Field(description="[height, width] of the mask: the video's frame size")
     counts: str | list[int] = Field(description="COCO RLE counts (column-major runs, background first)")
     source: str | None = Field(default=None, max_length=2000, description="where it was imported from")
+    object_id: ObjectId = Field(default=1, description="the object the mask is (a declared object id)")
 
     def decode(self) -> Any:
         """The mask as an ``(H, W)`` bool array (checks that the runs cover the frame)."""
@@ -168,6 +195,17 @@ class VideoRef(_Model):
     sequence: str | None = None
 
 
+class SessionObject(_Model):
+    """One object a session segments: ``id`` is its index in the palette PNGs (1..254)."""
+
+    id: ObjectId
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="a label, e.g. 'dog'")
+
+
+def _one_object() -> list[SessionObject]:
+    return [SessionObject(id=1)]
+
+
 class Session(_Model):
     """One user's annotation of one video (a session log document)."""
 
@@ -179,6 +217,9 @@ class Session(_Model):
     frames: list[AnnotatedFrame] = Field(min_length=1)
     source: Literal["recorded", "simulated"] = "recorded"
     meta: dict[str, Any] = Field(default_factory=dict)
+    objects: list[SessionObject] = Field(
+        default_factory=_one_object, min_length=1, description="the objects segmented (2.0; 1.0: object 1)"
+    )
 
     @field_validator("schema_version")
     @classmethod
@@ -220,6 +261,35 @@ class Session(_Model):
                             )
         return self
 
+    @model_validator(mode="after")
+    def _declared_objects(self) -> "Session":
+        """Every object id used is declared (once); a 1.0 log is object 1 only (why: ids are new in
+        2.0, so a 1.0 document naming another object was written against the wrong schema)."""
+        ids = [o.id for o in self.objects]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"objects: ids must be unique, got {ids}")
+        if self.schema_version == "1.0" and ids != [1]:
+            raise ValueError(f"objects {ids}: a schema_version 1.0 log has one object (id 1); use schema_version 2.0")
+        declared = set(ids)
+        for fi, fr in enumerate(self.frames):
+            if fr.initial_mask is not None and fr.initial_mask.object_id not in declared:
+                raise ValueError(self._unknown(f"frames[{fi}].initial_mask", fr.initial_mask.object_id, ids))
+            for ii, it in enumerate(fr.iterations):
+                for ki, inp in enumerate(it.inputs):
+                    if inp.object_id not in declared:
+                        raise ValueError(self._unknown(f"frames[{fi}].iterations[{ii}].inputs[{ki}]", inp.object_id, ids))
+        return self
+
+    def _unknown(self, where: str, object_id: int, ids: list[int]) -> str:
+        if self.schema_version == "1.0":
+            return f"{where}.object_id={object_id}: a schema_version 1.0 log has one object (id 1); use schema_version 2.0"
+        return f"{where}.object_id={object_id} is not a declared object (objects: {ids}); add it to 'objects'"
+
+    @property
+    def object_ids(self) -> list[int]:
+        """The declared object ids, ascending (the order replays segment and overlaps resolve in)."""
+        return sorted(o.id for o in self.objects)
+
     @property
     def first_frame(self) -> AnnotatedFrame:
         return self.frames[0]
@@ -230,8 +300,18 @@ class Session(_Model):
 
     def to_json(self, indent: int | None = 2) -> str:
         # Unset optional fields are left out rather than written as null: the document reads back
-        # the same, and the analytics loader's SQL fast path only takes null-free documents.
-        return self.model_dump_json(indent=indent, by_alias=True, exclude_none=True)
+        # the same, and the analytics loader's SQL fast path only takes null-free documents. A 1.0
+        # session is written without the object fields (it has object 1 only), as a 1.0 document.
+        exclude = _V1_EXCLUDE if self.schema_version == "1.0" else None
+        return self.model_dump_json(indent=indent, by_alias=True, exclude_none=True, exclude=exclude)
+
+
+_ALL = "__all__"
+#: what a 1.0 document does not have: the object declarations and every object id
+_V1_EXCLUDE: dict[str, Any] = {
+    "objects": True,
+    "frames": {_ALL: {"initial_mask": {"object_id"}, "iterations": {_ALL: {"inputs": {_ALL: {"object_id"}}}}}},
+}
 
 
 class SessionValidationError(ValueError):

@@ -1,6 +1,8 @@
 -- analytics store schema (DuckDB). Created idempotently by analytics.store.AnalyticsStore.
 -- Reloads are no-ops: every top-level table has a primary key (INSERT OR IGNORE / ON CONFLICT).
 -- Session logs are flattened into sessions > frames > iterations > inputs; positions are 0-based.
+-- Databases made before a change of this file are brought up to it by analytics.migrations
+-- (sql/migrations/*.sql, recorded in schema_migrations); columns added later sit at the end.
 -- frames / iterations / inputs are keyed by (session_id, positions) without a PRIMARY KEY index
 -- (at 10M inputs the index doubled the load time): the loader writes a session's child rows only
 -- in the transaction that inserts its new sessions row, so they cannot repeat;
@@ -27,7 +29,8 @@ create table if not exists sessions (
     content_sha256     varchar not null,          -- sha256 of the minified document: duplicate policy
     source_file        varchar not null,
     source_position    bigint not null,
-    loaded_at          timestamptz not null
+    loaded_at          timestamptz not null,
+    n_objects          integer not null default 1  -- declared objects (schema 2.0; 1.0 logs: 1)
 );
 
 create table if not exists frames (
@@ -73,7 +76,8 @@ create table if not exists inputs (
     -- and ink area / frame area (0 for clicks)
     path_frac        double not null,
     tortuosity       double not null,
-    ink_frac         double not null              -- key (session_id, frame_pos, iteration_index, input_pos)
+    ink_frac         double not null,             -- key (session_id, frame_pos, iteration_index, input_pos)
+    object_id        integer not null default 1   -- the object the input segments (1.0 logs: 1)
 );
 
 -- One row per (session, model version): what a replay job produced (written by jobs, loaded here).
@@ -95,6 +99,24 @@ create table if not exists job_results (
     source_file           varchar not null,
     loaded_at             timestamptz not null,
     primary key (session_id, model_version)
+);
+
+-- One row per (job, object): the per-object results of a replay (results.json "objects"; a record
+-- without them is object 1 with the job's values). Replaced together with its job_results row.
+create table if not exists job_object_results (
+    session_id            varchar not null,
+    model_version         varchar not null,
+    object_id             integer not null,
+    name                  varchar,
+    n_iterations          integer,
+    n_annotated_frames    integer,
+    mask_area_mean        double,
+    consecutive_iou_mean  double,
+    mean_confidence       double,
+    final_iou             double,
+    source_file           varchar not null,
+    loaded_at             timestamptz not null,
+    primary key (session_id, model_version, object_id)
 );
 
 -- One row per evaluation run (summary.json of `ivos eval`).
@@ -146,6 +168,13 @@ create table if not exists quarantine (
     raw_snippet    varchar,
     loaded_at      timestamptz not null,
     primary key (source_sha256, position, record_kind)
+);
+
+-- Migrations applied to this database (analytics.migrations); a new database records them all.
+create table if not exists schema_migrations (
+    version      integer primary key,
+    description  varchar not null,
+    applied_at   timestamptz not null
 );
 
 -- Files already ingested, by content: a file whose sha256 is here is skipped (incremental loads).

@@ -59,7 +59,7 @@ def errors_of(doc) -> list[tuple[str, object, str]]:
 
 def test_round_trip(tmp_path):
     s = parse_session(good_doc())
-    assert s.schema_version == SCHEMA_VERSION
+    assert s.schema_version == "1.0" and SCHEMA_VERSION == "2.0"  # a 1.0 log keeps its version
     assert len(s.frames) == 2 and s.refinement_frames[0].frame_index == 81
     it = s.first_frame.iterations[1]
     assert len(it.clicks) == 1 and len(it.strokes) == 1 and it.clicks[0].positive is False
@@ -146,3 +146,72 @@ def test_session_is_immutable():
     with pytest.raises(Exception):
         s.session_id = "other"  # type: ignore[misc]
     assert isinstance(s, Session)
+
+
+# ---- objects (schema 2.0) ----------------------------------------------------------------------
+
+
+def two_object_doc() -> dict:
+    doc = good_doc()
+    doc["schema_version"] = "2.0"
+    doc["objects"] = [{"id": 1, "name": "bear"}, {"id": 2}]
+    doc["frames"][0]["iterations"][1]["inputs"][1]["object_id"] = 2
+    for inp in (doc["frames"][0]["iterations"][0]["inputs"][0], doc["frames"][1]["iterations"][0]["inputs"][0]):
+        inp["object_id"] = 1
+    doc["frames"][0]["iterations"][1]["inputs"][0]["object_id"] = 1
+    return doc
+
+
+def test_v1_log_loads_as_object_1_and_stays_v1(tmp_path):
+    s = parse_session(good_doc())
+    assert s.object_ids == [1] and all(i.object_id == 1 for f in s.frames for i in f.all_inputs())
+    text = s.to_json()
+    assert "object_id" not in text and '"objects"' not in text  # still a valid 1.0 document
+    assert parse_session(text) == s
+
+
+def test_two_object_round_trip(tmp_path):
+    s = parse_session(two_object_doc())
+    assert s.schema_version == "2.0" and s.object_ids == [1, 2] and s.objects[0].name == "bear"
+    assert [i.object_id for i in s.first_frame.iterations[1].inputs] == [1, 2]
+    again = load_session(save_session(s, tmp_path / "s.json"))
+    assert again == s
+    written = json.loads((tmp_path / "s.json").read_text())
+    assert all("object_id" in i for f in written["frames"] for it in f["iterations"] for i in it["inputs"])
+    # sessions built in code default to schema 2.0, object 1
+    from ivos_core.interactions import AnnotatedFrame, Interaction
+
+    fr = AnnotatedFrame(frame_index=0, stage="first_frame", iterations=[Interaction(index=0, inputs=[Click(x=1, y=2)])])
+    built = Session(session_id="a", user_id="u", created_at="2026-01-01T00:00:00Z", video=s.video, frames=[fr])
+    assert built.schema_version == "2.0" and built.object_ids == [1] and fr.iterations[0].inputs[0].object_id == 1
+
+
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda d: d["frames"][1]["iterations"][0]["inputs"][0].update(object_id=3),
+         "frames[1].iterations[0].inputs[0].object_id=3 is not a declared object (objects: [1, 2])"),
+        (lambda d: d["frames"][1]["iterations"][0]["inputs"][0].update(object_id=0), "object ids are integers 1..254"),
+        (lambda d: d["frames"][1]["iterations"][0]["inputs"][0].update(object_id=255), "got 255"),
+        (lambda d: d["frames"][1]["iterations"][0]["inputs"][0].update(object_id=1.0), "got 1.0"),
+        (lambda d: d["frames"][1]["iterations"][0]["inputs"][0].update(object_id="2"), "got '2'"),
+        (lambda d: d["frames"][1]["iterations"][0]["inputs"][0].update(object_id=True), "got True"),
+        (lambda d: d.update(objects=[{"id": 1}, {"id": 1}, {"id": 2}]), "ids must be unique, got [1, 1, 2]"),
+        (lambda d: d.update(objects=[]), "at least 1"),
+        (lambda d: d.update(objects=[{"id": 1}, {"id": 2, "colour": "red"}]), "Extra inputs are not permitted"),
+        (lambda d: d.update(schema_version="1.0"), "a schema_version 1.0 log has one object (id 1)"),
+    ],
+)
+def test_bad_object_ids_are_named(mutate, needle):
+    doc = two_object_doc()
+    mutate(doc)
+    with pytest.raises(SessionValidationError) as ei:
+        parse_session(json.dumps(doc), source="logs/two.json")
+    assert "logs/two.json" in str(ei.value) and needle in str(ei.value), str(ei.value)
+
+
+def test_v1_log_naming_another_object_is_refused():
+    doc = good_doc()
+    doc["frames"][0]["iterations"][0]["inputs"][0]["object_id"] = 2
+    with pytest.raises(SessionValidationError, match=r"inputs\[0\].object_id=2: a schema_version 1.0 log"):
+        parse_session(doc)

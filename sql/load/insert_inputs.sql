@@ -46,7 +46,8 @@ measured as (
         inp.x as x,
         inp.y as y,
         inp.points as pts,
-        coalesce(inp.radius, 3.0) as stroke_radius
+        coalesce(inp.radius, 3.0) as stroke_radius,
+        coalesce(inp.object_id, 1) as object_id
     from unnested
 ),
 
@@ -77,7 +78,8 @@ final as (
         case when kind = 'click' then 0.0
             else path_length * 2 * stroke_radius + pi() * stroke_radius ** 2 end as ink_area,
         frame_w,
-        frame_h
+        frame_h,
+        object_id
     from measured
 )
 
@@ -86,5 +88,6 @@ select
     bbox_width, bbox_height, bbox_area, radius, ink_area,
     path_length / sqrt(frame_w * frame_w + frame_h * frame_h) as path_frac,
     path_length / greatest(sqrt(bbox_width * bbox_width + bbox_height * bbox_height), 1.0) as tortuosity,
-    ink_area / (frame_w * frame_h) as ink_frac
+    ink_area / (frame_w * frame_h) as ink_frac,
+    object_id::integer as object_id
 from final

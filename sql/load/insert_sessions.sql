@@ -27,7 +27,8 @@ final as (
         content_sha256,
         source_file,
         source_position,
-        loaded_at
+        loaded_at,
+        coalesce(len(doc.objects), 1) as n_objects
     from docs
 )
 
