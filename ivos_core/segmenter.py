@@ -35,7 +35,7 @@ import torch.nn as nn
 
 from ivos_core.interactions import Click, Stroke
 from ivos_core.models.interactive import ModelSpec, click_channels, normalize_rgb
-from ivos_core.utils import to_rgb_uint8  # the one definition, re-exported here
+from ivos_core.utils import resolve_device, to_rgb_uint8  # the one definitions, re-exported here
 
 
 @dataclass(frozen=True)
@@ -142,13 +142,6 @@ def constraint_masks(
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).astype(np.float32)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; other values as torch understands them."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class InteractiveSegmenter:

@@ -2,9 +2,11 @@
 
 * :func:`safe_name`: a string as one filesystem-safe path component.
 * :func:`atomic_path` / :func:`atomic_write`: write beside the target, then ``os.replace``, so a
-  reader sees the old file or the new one, never half of one.
+  reader sees the old file or the new one, never half of one (the file gets the usual
+  permissions, 0o666 less the umask).
 * :func:`file_sha256`: the content hash of a file (hex), read in 1 MiB blocks.
-* :func:`resolve_device`: ``"auto"`` / ``"cpu"`` / ``"cuda"`` / ``"cuda:N"`` -> ``torch.device``.
+* :func:`resolve_device`: ``"auto"`` / ``"cpu"`` / ``"cuda"`` / ``"cuda:N"`` (or another torch
+  device string) -> ``torch.device``.
 * :func:`to_rgb_uint8` (lenient: floats, bools, other integers) and :func:`as_rgb_uint8` (strict:
   uint8 only): any common image array -> ``(H, W, 3)`` C-contiguous ``uint8`` RGB.
 
@@ -17,7 +19,7 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -36,15 +38,28 @@ def safe_name(s: str, *, max_len: int = 150) -> str:
     return out[:max_len] or "_"
 
 
+def _new_sibling(target: Path) -> Path:
+    """Create an empty, uniquely named ``.<name>.<random>.tmp<suffix>`` beside ``target`` with the
+    permissions a plain ``open(target, "w")`` would give (0o666 less the umask; ``mkstemp``'s
+    0o600 would make results unreadable to other users of a shared folder). The name keeps the
+    target's suffix, so writers that infer a format from it (matplotlib, pandas) still do."""
+    for _ in range(100):
+        cand = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(cand, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return cand
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically (on
     failure the temporary file is removed and ``path`` is untouched)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_sibling(target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -79,17 +94,19 @@ def file_sha256(path: str | Path) -> str:
 
 
 def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
-    """``"auto"`` -> CUDA when available else CPU; ``cpu``, ``cuda``, ``cuda:N`` or a
-    ``torch.device`` as given; anything else is a ValueError that lists the choices."""
+    """``"auto"`` -> CUDA when available else CPU; ``cpu``, ``cuda``, ``cuda:N``, any other device
+    string torch understands (``mps``, ``cpu:0``, ...) or a ``torch.device`` as given; anything
+    else is a ValueError that lists the choices."""
     import torch
 
     if isinstance(device, torch.device):
         return device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from exc
 
 
 def _three_channels(a: np.ndarray) -> np.ndarray:

@@ -158,7 +158,7 @@ def train(
     (a simulated kill; also useful for time-boxed runs that resume later). ``weights``: sampling
     weight per source. ``device``: ``cpu``/``cuda``/``auto``.
     """
-    from ivos_core.segmenter import resolve_device
+    from ivos_core.utils import resolve_device
 
     dev = resolve_device(device)
     torch.set_num_threads(config.threads)
