@@ -99,7 +99,7 @@ def eval_davis_cmd(
     """OSVOS on DAVIS: Fig. 5 (first-frame mask source), Table 3 (worst-frame correction), J&F
     and consecutive-mask IoU per sequence (Prefect flow ``eval-davis``)."""
     _defaults()
-    from ivos_core.davis_eval import DavisEvalConfig, summary_rows
+    from ivos_core.davis import DavisEvalConfig, summary_rows
 
     try:
         cfg = DavisEvalConfig(
@@ -153,6 +153,7 @@ def select_video_cmd(
     import json
 
     from ivos_core.splits import TestSetError
+    from ivos_core.utils import atomic_write
     from ivos_core.video_select import SelectionGrid, check_development, select_video_settings
 
     try:
@@ -171,10 +172,7 @@ def select_video_cmd(
         raise typer.BadParameter(str(exc)) from exc
     doc = select_video_settings(root, osvos_parent, grid, sequences=seqs, split=split, cache_dir=cache, seed=seed,
                                 log=console.print)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(out)
+    atomic_write(out, json.dumps(doc, indent=2))
     for c in sorted(doc["candidates"], key=lambda c: -c["J_mean"]):
         per = "  ".join(f"{s} {c['J'][s]:.3f}" for s in doc["sequences"])
         console.print(f"{c['label']:40s} J {c['J_mean']:.3f}   {per}")

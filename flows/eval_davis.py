@@ -1,9 +1,9 @@
 """Prefect flow ``eval-davis``: the paper's DAVIS evaluations (Fig. 5, Table 3, J&F, Fig. 10 stats).
 
-Thin: one task per sequence (:func:`ivos_core.davis_eval.evaluate_named_sequence`), each
+Thin: one task per sequence (:func:`ivos_core.davis.evaluate_named_sequence`), each
 persisting its result as ``<out>/sequences/<name>.json``; a retried or re-run flow with the same
 configuration skips the sequences already there (failed ones are retried). A final task writes
-the run's files (:func:`ivos_core.davis_eval.write_davis_outputs`). Tasks exchange paths and plain
+the run's files (:func:`ivos_core.davis.write_davis_outputs`). Tasks exchange paths and plain
 dicts, never tensors.
 """
 
@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from flows.progress import FlowProgress, artifact_key
-from ivos_core.davis_eval import (
+from ivos_core.davis import (
     DavisEvalConfig,
     DavisEvalResult,
     EvalModels,

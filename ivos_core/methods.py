@@ -16,7 +16,7 @@ from ivos_core.interactions import Click, Stroke
 
 # grabcut: the NoC baseline (clicks as hard seeds, ivos_core.baselines.grabcut.GrabCutClickMethod, default
 # mode chosen on COCO_MVal dev); grabcut-rerun / grabcut-continue: its two modes; grabcut-box: the §3.3
-# heuristic-box corrector of Table 3 (GrabCutMethod below, also what davis_eval uses).
+# heuristic-box corrector of Table 3 (GrabCutMethod below, also what ivos_core.davis uses).
 METHODS = ("grabcut", "grabcut-rerun", "grabcut-continue", "grabcut-box", "grabcut-nobox", "ours", "ifcn")
 
 

@@ -2,7 +2,7 @@
 
 :class:`OSVOSOptions` is the ONE frozen record of how OSVOS adapts to a video and propagates:
 fine-tuning steps, learning rate, crop, working resolution and the temporal prior. The DAVIS
-evaluation (:class:`ivos_core.davis_eval.DavisEvalConfig`), ``ivos eval davis`` and
+evaluation (:class:`ivos_core.davis.DavisEvalConfig`), ``ivos eval davis`` and
 :class:`ivos_core.video.VideoSegmenter` (hence the replay jobs) read their defaults from
 :data:`DEFAULT_OSVOS_OPTIONS`; switching a default there switches it everywhere. A shipped
 model's ``model.json`` ``osvos_options`` dict is read with :meth:`OSVOSOptions.from_dict`.

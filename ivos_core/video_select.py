@@ -11,7 +11,7 @@ look at the DAVIS val sequences it is later reported on.
 Candidates that differ only in the prior share one fine-tuned network per sequence (the prior
 acts after the network, at propagation), so a prior costs one propagation, not a fine-tuning.
 Frames are loaded as the DAVIS evaluation loads them (``frame_stride``, ``max_side``) and J is
-the DAVIS J mean of :mod:`ivos_core.davis_eval` (first and last evaluated frame excluded).
+the DAVIS J mean of :mod:`ivos_core.davis` (first and last evaluated frame excluded).
 
 Each (fine-tuning setting, sequence) result is cached as JSON under ``cache_dir``, keyed by the
 parent checkpoint's size and mtime, so an interrupted sweep resumes and a new parent re-runs.
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ivos_core.splits import VIDEO_DEV_SEQUENCES, TestSetError, require_development
+from ivos_core.utils import atomic_write
 from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
 
 __all__ = ["SelectionGrid", "check_development", "select_video_settings"]
@@ -110,7 +111,8 @@ def select_video_settings(
     J mean per sequence and overall, seconds; ``choice`` = the best mean J (ties: the earlier,
     cheaper candidate). Raises TestSetError before any work for a non-development sequence."""
     from ivos_core.data import DavisDataset
-    from ivos_core.davis_eval import DavisEvalConfig, _load_sequence, _scores
+    from ivos_core.davis.config import DavisEvalConfig
+    from ivos_core.davis.sequence import _load_sequence, _scores
     from ivos_core.osvos_training import load_parent
     from ivos_core.video import VideoSegmenter
 
@@ -153,10 +155,7 @@ def select_video_settings(
                     say(f"{name} {opts.label()}: J {j:.3f} (fit {fit_s:.1f} s, propagate {prop_s:.1f} s)")
                 vs.close()
                 if cache is not None:
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cache.with_suffix(".tmp")
-                    tmp.write_text(json.dumps(rows, indent=1))
-                    tmp.replace(cache)
+                    atomic_write(cache, json.dumps(rows, indent=1))
             for r in rows:
                 label = OSVOSOptions.from_dict(r["options"]).label()
                 c = candidates.setdefault(label, {"label": label, "options": r["options"], "J": {}, "seconds": {}})

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ivos_core.davis_eval import (
+from ivos_core.davis import (
     PAPER_FIG5,
     PAPER_TABLE3,
     DavisEvalConfig,
@@ -148,6 +148,18 @@ def test_blob_centre_click_and_config_errors():
         DavisEvalConfig(correction_clicks=(1,), progressive_clicks=(4,))
     assert DavisEvalConfig(init_methods=("gt", "grabcut"), init_clicks="8,1").init_settings() == [
         "gt", "grabcut@1", "grabcut@8"]
+
+
+def test_davis_eval_shim_keeps_the_old_names():
+    import ivos_core.davis as davis
+    import ivos_core.davis_eval as shim
+
+    assert sorted(shim.__all__) == sorted(davis.__all__)
+    for name in davis.__all__:
+        assert getattr(shim, name) is getattr(davis, name), name
+    for helper in ("_load_sequence", "_scores", "_robot_loop", "_clean"):  # imported by older scripts
+        assert callable(getattr(shim, helper)), helper
+    assert "grabcut_band" in shim.DavisEvalConfig.__dataclass_fields__
 
 
 def test_cli_registers():

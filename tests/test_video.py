@@ -351,7 +351,7 @@ def test_prior_is_off_when_the_object_is_lost_and_restarts_at_annotations():
 def test_osvos_options_round_trip_and_defaults():
     from dataclasses import replace
 
-    from ivos_core.davis_eval import DavisEvalConfig
+    from ivos_core.davis import DavisEvalConfig
     from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
 
     o = OSVOSOptions(finetune_steps=150, finetune_lr=3e-3, finetune_crop=256, max_side=320, prior_weight=4.0,
