@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
+
+from ivos_core.utils import atomic_write
 
 if TYPE_CHECKING:
     from ivos_core.evaluation import EvalResult
@@ -38,14 +40,14 @@ def write_eval_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Pat
     df = pd.DataFrame(result.rows())
     if df.empty:
         df = pd.DataFrame(columns=["sample_id", "ious", "final_iou"])
-    _atomic(paths["per_image"], lambda p: df.to_parquet(p, index=False))
+    atomic_write(paths["per_image"], lambda p: df.to_parquet(p, index=False))
     csv_df = df.copy()
     for col in ("click_x", "click_y", "click_positive", "ious", "seconds"):
         if col in csv_df:
             csv_df[col] = csv_df[col].map(lambda v: json.dumps([_jsonable(x) for x in v]))
-    _atomic(paths["per_image_csv"], lambda p: csv_df.to_csv(p, index=False))
-    _atomic(paths["figure"], lambda p: plot_miou_curves({result.method: summary}, p, title=result.dataset))
-    _atomic(paths["summary"], lambda p: p.write_text(json.dumps(summary, indent=2)))
+    atomic_write(paths["per_image_csv"], lambda p: csv_df.to_csv(p, index=False))
+    atomic_write(paths["figure"], lambda p: plot_miou_curves({result.method: summary}, p, title=result.dataset))
+    atomic_write(paths["summary"], json.dumps(summary, indent=2))
     return paths
 
 
@@ -57,12 +59,6 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, np.bool_):
         return bool(x)
     return x
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write(tmp)
-    tmp.replace(path)
 
 
 def plot_miou_curves(summaries: dict[str, dict[str, Any]], path: str | Path, *, title: str = "") -> Path:
