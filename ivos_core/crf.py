@@ -27,6 +27,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from ivos_core.utils import as_rgb_uint8  # strict: uint8 only, grey/RGBA converted
+
 __all__ = ["CRFParams", "refine", "uncertain_band"]
 
 
@@ -72,27 +74,6 @@ class CRFParams:
             raise ValueError(f"CRFParams.n_iter must be >= 1, got {self.n_iter}")
         if not (0 < self.clip < 0.5):
             raise ValueError(f"CRFParams.clip must lie in (0, 0.5), got {self.clip}")
-
-
-def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` C-contiguous uint8 RGB from grey ``(H, W)``/``(H, W, 1)``, RGB or RGBA."""
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise TypeError(
-            f"image must be uint8 (0..255), got {img.dtype}; convert floats in [0, 1] with "
-            "(img * 255).round().astype(np.uint8)"
-        )
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    elif not (img.ndim == 3 and img.shape[2] == 3):
-        raise ValueError(
-            f"image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got shape {img.shape}"
-        )
-    return np.ascontiguousarray(img)
 
 
 def _as_prob(prob: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -198,7 +179,7 @@ def refine(
         raise ValueError(f"mode must be 'fast' or 'full', got {mode!r}")
     if band < 0:
         raise ValueError(f"band must be >= 0 pixels, got {band}")
-    img = _as_rgb_uint8(image)
+    img = as_rgb_uint8(image)
     p = _as_prob(prob, img.shape[:2])
     if mode == "full":
         return _solve(img, p, params)

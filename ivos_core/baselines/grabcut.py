@@ -33,7 +33,7 @@ Two uses, two entry points:
   numbers in ``docs/results/dev/grabcut-variants.json``), never chosen on a test set.
 * :class:`GrabCutSegmenter` with ``box=heuristic_box(...)`` is the §3.3 corrector of a bad OSVOS
   mask (Table 3); ``ivos_core.methods.GrabCutMethod`` (``--method grabcut-box``) drives it and
-  ``ivos_core.davis_eval`` keeps using it for the worst-frame correction experiment.
+  ``ivos_core.davis`` keeps using it for the worst-frame correction experiment.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from ivos_core.interactions import Click, Stroke
+from ivos_core.utils import as_rgb_uint8  # strict: uint8 only, grey/RGBA converted
 
 __all__ = [
     "DEFAULT_NOC_MODE",
@@ -74,21 +75,6 @@ class MaskPredictor(Protocol):
         inputs: Sequence[Click | Stroke],
         prev_mask: np.ndarray | None = None,
     ) -> np.ndarray: ...
-
-
-def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise TypeError(f"image must be uint8 RGB (0..255), got dtype {img.dtype}")
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    elif not (img.ndim == 3 and img.shape[2] == 3):
-        raise ValueError(f"image must be (H, W, 3) RGB (grey and RGBA are converted), got {img.shape}")
-    return np.ascontiguousarray(img)
 
 
 def _input_points(inp: Click | Stroke) -> list[tuple[float, float]]:
@@ -260,7 +246,7 @@ class GrabCutSegmenter:
         ``prev_mask`` ``(H, W)`` (non-zero = foreground) is the current mask; ``box`` is
         ``(x0, y0, x1, y1)`` inclusive pixel corners (see :func:`heuristic_box`).
         """
-        img = _as_rgb_uint8(image)
+        img = as_rgb_uint8(image)
         h, w = img.shape[:2]
         pm = None
         if prev_mask is not None:
@@ -371,7 +357,7 @@ class GrabCutClickMethod:
         )
 
     def set_image(self, image: np.ndarray) -> None:
-        self._image = _as_rgb_uint8(image)
+        self._image = as_rgb_uint8(image)
 
     def predict(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None = None) -> np.ndarray:
         """All inputs so far (+ the previous mask in ``continue`` mode) -> ``(H, W)`` bool mask."""
