@@ -27,12 +27,13 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from ivos_core.interactions import Click, Stroke
 from ivos_core.metrics import iou, miou_curve, noc
+from ivos_core.protocols import ProgressFn
 from ivos_core.simulation import RobotUser
 from ivos_core.splits import role_of
 
@@ -249,8 +250,6 @@ def evaluate_sample(
         stopped_early=stopped,
     )
 
-
-ProgressFn = Callable[[int, int, str], None]
 
 
 def evaluate_interactive(

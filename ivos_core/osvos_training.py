@@ -43,6 +43,7 @@ __all__ = [
     "SequenceLike",
     "StaticImageSequence",
     "TrainProgress",
+    "TrainProgressFn",
     "default_lr",
     "finetune",
     "load_parent",
@@ -54,7 +55,9 @@ __all__ = [
 
 CHECKPOINT_KIND = "osvos"
 
-ProgressFn = Callable[["TrainProgress"], None]
+TrainProgressFn = Callable[["TrainProgress"], None]
+"""``progress(TrainProgress)`` after fine-tuning / training steps (not the library's
+``(done, total, label)`` :data:`ivos_core.protocols.ProgressFn`: a different contract, hence the name)."""
 
 
 class SequenceLike(Protocol):
@@ -209,7 +212,7 @@ def finetune(
     weight_decay: float = 1e-4,
     seed: int = 0,
     device: str | torch.device = "auto",
-    progress: ProgressFn | None = None,
+    progress: TrainProgressFn | None = None,
 ) -> nn.Module:
     """One-shot fine-tuning of ``model`` on annotated frames (in place; returns the model).
 
@@ -486,7 +489,7 @@ def train_parent(
     out_dir: str | Path,
     *,
     resume: bool = True,
-    progress: ProgressFn | None = None,
+    progress: TrainProgressFn | None = None,
 ) -> ParentTrainResult:
     """Train the OSVOS parent network; checkpoints go to ``out_dir`` (``last``, then ``parent``).
 

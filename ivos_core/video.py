@@ -41,7 +41,8 @@ import torch
 from torch import nn
 
 from ivos_core.interactions import Click, Interaction, Stroke
-from ivos_core.osvos_training import ProgressFn, finetune, resolve_device
+from ivos_core.osvos_training import TrainProgressFn, finetune
+from ivos_core.utils import resolve_device
 from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, FlowPrior, OSVOSOptions, resize_to_side
 
 __all__ = [
@@ -636,7 +637,7 @@ class VideoSegmenter:
             return build_osvos("lite")
 
     def fit(
-        self, steps: int | None = None, *, from_parent: bool = True, progress: ProgressFn | None = None
+        self, steps: int | None = None, *, from_parent: bool = True, progress: TrainProgressFn | None = None
     ) -> nn.Module:
         """One-shot fine-tuning on all annotated frames (a copy of the parent; returns it).
 
