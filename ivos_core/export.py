@@ -9,7 +9,8 @@
   bounding box of all masks, as an animated PNG (RGBA), an animated WebP when Pillow supports it,
   and a GIF (one transparent palette index; GIF alpha is binary).
 * :func:`write_overlay_preview`: frames with a coloured mask overlay and contour, as H.264 MP4 or VP9
-  WebM (PyAV; browser-playable), else MP4 ``mp4v`` (OpenCV) or GIF.
+  WebM (PyAV; browser-playable), else MP4 ``mp4v`` (OpenCV) or GIF; with ``labels=True`` the masks
+  are label maps and object k is drawn in palette colour k (:func:`overlay_labels`).
 
 Every file is written atomically: into a temporary file beside the target, then ``os.replace``.
 Masks are ``(H, W)`` arrays (non-zero = object); frames are ``(H, W, 3)`` RGB ``uint8``.
@@ -38,6 +39,7 @@ __all__ = [
     "write_sticker",
     "webp_supported",
     "overlay",
+    "overlay_labels",
     "write_overlay_preview",
 ]
 
@@ -252,6 +254,19 @@ def overlay(frame: np.ndarray, mask: np.ndarray, *, color: tuple[int, int, int] 
     return out
 
 
+def overlay_labels(frame: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45) -> np.ndarray:
+    """The frame with every object of a label map tinted in its DAVIS palette colour (index k:
+    the colour the palette PNGs show it in), each with its contour."""
+    lab = _as_mask(labels)
+    out = np.asarray(frame)
+    for k in np.unique(lab):
+        if k == 0:
+            continue
+        k = int(k)
+        out = overlay(out, lab == k, color=tuple(_PALETTE[3 * k: 3 * k + 3]), alpha=alpha)  # type: ignore[arg-type]
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
 def _fit(img: np.ndarray, max_side: int) -> np.ndarray:
     import cv2
 
@@ -286,8 +301,10 @@ def write_overlay_preview(
     *,
     fps: float = 12.0,
     max_side: int = 480,
+    labels: bool = False,
 ) -> Path:
-    """Write the overlay preview (downscaled to ``max_side``).
+    """Write the overlay preview (downscaled to ``max_side``); ``labels``: ``masks`` are label maps
+    (several objects, each in its palette colour).
 
     ``.mp4`` is H.264 and ``.webm`` VP9 (browser-playable, :mod:`ivos_core.encode_video`); without
     that encoder ``.mp4`` falls back to OpenCV's ``mp4v``, then to ``.gif``; any other suffix writes
@@ -296,7 +313,8 @@ def write_overlay_preview(
     from ivos_core.encode_video import VideoEncodeError, write_browser_video
 
     target = Path(path)
-    imgs = [_fit(overlay(f, m), max_side) for f, m in zip(frames, masks)]
+    draw = overlay_labels if labels else overlay
+    imgs = [_fit(draw(f, m), max_side) for f, m in zip(frames, masks)]
     if not imgs:
         raise ValueError("no frames")
     if target.suffix.lower() in (".mp4", ".webm"):

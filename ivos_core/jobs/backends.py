@@ -1,6 +1,10 @@
 """The model work of a replay behind one small protocol, :class:`ReplayBackend`, so the replay's
 order can be tested with a stand-in; :class:`VideoSegmenterBackend` (the default) adapts
 :class:`ivos_core.video.VideoSegmenter`.
+
+Several objects: the replay segments one object at a time and calls ``start_object(k)`` before
+each (sessions with one object never call it), so a backend holds one object's annotations and
+fine-tuned network at a time; a backend without ``start_object`` replays one-object sessions only.
 """
 
 from __future__ import annotations
@@ -14,16 +18,19 @@ import numpy as np
 from ivos_core.jobs.models import JobError, ModelVersion
 from ivos_core.protocols import InteractiveMethod, UserInput
 
-__all__ = ["FrameOut", "ReplayBackend", "VideoSegmenterBackend", "load_interactive", "load_osvos"]
+__all__ = ["FrameOut", "MultiObjectBackend", "ReplayBackend", "VideoSegmenterBackend", "load_interactive", "load_osvos"]
 
 
 @dataclass
 class FrameOut:
-    """One propagated frame: ``mask`` (H, W) bool and a confidence in [0, 1]."""
+    """One propagated frame: ``mask`` (H, W) bool, a confidence in [0, 1] and, when the model has
+    one, the per-pixel probability ``prob`` (H, W) in [0, 1] (overlapping objects are resolved by
+    it: the most probable object wins a pixel)."""
 
     index: int
     mask: np.ndarray
     confidence: float
+    prob: np.ndarray | None = None
 
 
 class ReplayBackend(Protocol):
@@ -45,6 +52,13 @@ class ReplayBackend(Protocol):
     def fit(self, steps: int) -> None: ...
 
     def propagate(self) -> Iterator[FrameOut]: ...
+
+
+class MultiObjectBackend(ReplayBackend, Protocol):
+    """A backend that segments the objects of a session one after the other."""
+
+    def start_object(self, object_id: int) -> None:
+        """Forget the annotations and the fine-tuned network: the next calls concern ``object_id``."""
 
 
 class _CorrectionSwitch:
@@ -81,6 +95,15 @@ class VideoSegmenterBackend:
         self.vs = VideoSegmenter(load_osvos(spec), interactive=self._method, device=device, options=spec.video_options())
 
     def open(self, source: Path) -> None:
+        self._source = source
+        self.vs.open(source)
+
+    def start_object(self, object_id: int) -> None:
+        """Re-open the video (a fresh state): the next object's OSVOS starts from the parent
+        network with only its own annotations, as a one-object run would."""
+        source = getattr(self, "_source", None)
+        if source is None:
+            raise JobError(f"start_object({object_id}) before open(): no video to segment the object in")
         self.vs.open(source)
 
     def interact(
@@ -101,7 +124,7 @@ class VideoSegmenterBackend:
 
     def propagate(self) -> Iterator[FrameOut]:
         for fr in self.vs.propagate():
-            yield FrameOut(int(fr.index), np.asarray(fr.mask, dtype=bool), float(fr.confidence))
+            yield FrameOut(int(fr.index), np.asarray(fr.mask, dtype=bool), float(fr.confidence), fr.prob)
 
 
 def load_interactive(spec: ModelVersion, device: str) -> Any:

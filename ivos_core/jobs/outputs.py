@@ -1,8 +1,10 @@
 """A job's outputs, written once and atomically.
 
-:func:`write_outputs` fills ``<out>/<model_version>/<session_id>/``: ``masks/%05d.png`` (DAVIS
-palette), ``masks_rle.json``, ``sticker.apng`` (+ ``sticker.webp`` when Pillow has WebP),
-``sticker.gif``, ``overlay.mp4`` (or ``.gif``), ``results.json`` (the :class:`JobRecord`) and a
+:func:`write_outputs` fills ``<out>/<model_version>/<session_id>/``: ``masks/%05d.png`` (DAVIS-2017
+palette PNGs: index 0 background, k object k), ``masks_rle.json`` (all objects together),
+``sticker.apng`` (+ ``sticker.webp`` when Pillow has WebP), ``sticker.gif`` - with several objects
+one sticker per object instead, ``sticker_obj<k>.apng`` / ``.webp`` / ``.gif`` - ``overlay.mp4``
+(or ``.gif``; objects in their palette colours), ``results.json`` (the :class:`JobRecord`) and a
 ``DONE`` marker. The whole folder is assembled in ``<out>/<model_version>/.tmp-<session_id>-<uuid>``
 and renamed into place, so a reader sees all of it or nothing; a job whose ``DONE`` exists does
 no work.
@@ -77,13 +79,20 @@ def _write_files(result: ReplayResult, tmp: Path, frames: Iterable[np.ndarray] |
     t0 = time.perf_counter()
     frames = list(frames if frames is not None else open_video(result.video_path, fps=result.fps))
     (tmp / "masks").mkdir()
-    for i, m in enumerate(result.masks):
-        write_mask_png(tmp / "masks" / f"{i:05d}.png", m)
+    for i, lab in enumerate(result.label_maps()):
+        write_mask_png(tmp / "masks" / f"{i:05d}.png", lab)
     (tmp / "masks_rle.json").write_text(json.dumps([rle_encode(m) for m in result.masks]))
-    stickers = write_sticker(tmp / "sticker", frames, result.masks, fps=result.fps)
-    preview = write_overlay_preview(tmp / "overlay.mp4", frames, result.masks, fps=result.fps)
-    files = {"masks": "masks/", "rle": "masks_rle.json", **{f"sticker_{k}": p.name for k, p in stickers.items()},
-             "overlay": preview.name}
+    files = {"masks": "masks/", "rle": "masks_rle.json"}
+    if result.labels is None:
+        stickers = write_sticker(tmp / "sticker", frames, result.masks, fps=result.fps)
+        files.update({f"sticker_{k}": p.name for k, p in stickers.items()})
+    else:  # several objects: one sticker each, the object id in the name
+        for obj in result.object_ids:
+            stickers = write_sticker(tmp / f"sticker_obj{obj}", frames, result.object_masks(obj), fps=result.fps)
+            files.update({f"sticker_obj{obj}_{k}": p.name for k, p in stickers.items()})
+    masks = result.masks if result.labels is None else result.labels
+    preview = write_overlay_preview(tmp / "overlay.mp4", frames, masks, fps=result.fps, labels=result.labels is not None)
+    files["overlay"] = preview.name
     timings = {**result.record.timings, "write_s": round(time.perf_counter() - t0, 4)}
     (tmp / RESULTS).write_text(result.record.model_copy(update={"files": files, "timings": timings}).to_json())
 

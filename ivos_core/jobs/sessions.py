@@ -1,4 +1,5 @@
-"""A session log made by the NoC robot from ground-truth masks (tests, benchmarks, demos)."""
+"""Session logs made by the NoC robot from ground-truth masks (tests, benchmarks, demos): one
+object (:func:`robot_session`) or several from DAVIS-2017-style label maps (:func:`robot_objects_session`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ivos_core.interactions import AnnotatedFrame, Interaction, Session, VideoRef
+from ivos_core.interactions import AnnotatedFrame, Interaction, Session, SessionObject, VideoRef
 
-__all__ = ["robot_session"]
+__all__ = ["robot_session", "robot_objects_session"]
 
 
-def _robot_frame(gt_mask: np.ndarray, idx: int, n: int, stage: str) -> AnnotatedFrame:
+def _robot_iterations(gt_mask: np.ndarray, n: int, object_id: int = 1) -> list[Interaction]:
     from ivos_core.simulation import RobotUser
 
     gt = np.asarray(gt_mask, dtype=bool)
@@ -24,9 +25,14 @@ def _robot_frame(gt_mask: np.ndarray, idx: int, n: int, stage: str) -> Annotated
         c = robot.next_click(pred)
         if c is None:
             break
-        its.append(Interaction(index=len(its), inputs=[c], duration_s=1.0))
+        its.append(Interaction(index=len(its), inputs=[c.model_copy(update={"object_id": object_id})], duration_s=1.0))
         disk = (yy - c.y) ** 2 + (xx - c.x) ** 2 <= (0.15 * min(gt.shape)) ** 2
         pred = (pred | (disk & gt)) if c.positive else (pred & ~disk)
+    return its
+
+
+def _robot_frame(gt_mask: np.ndarray, idx: int, n: int, stage: str) -> AnnotatedFrame:
+    its = _robot_iterations(gt_mask, n)
     if not its:
         raise ValueError(f"frame {idx}: the robot found nothing to click (empty ground truth?)")
     return AnnotatedFrame(frame_index=idx, stage=stage, iterations=its)
@@ -57,4 +63,35 @@ def robot_session(
         video=VideoRef(uri=uri, width=int(w), height=int(h), n_frames=len(gt_masks), fps=fps),
         frames=frames,
         source="simulated",
+    )
+
+
+def robot_objects_session(
+    gt_labels: Sequence[np.ndarray],
+    *,
+    uri: str,
+    session_id: str,
+    object_ids: Sequence[int] | None = None,
+    clicks_first: int = 3,
+    fps: float | None = 24.0,
+    user_id: str = "robot",
+) -> Session:
+    """A schema-2.0 session of several objects on frame 0 of ``gt_labels`` (label maps, 0
+    background, k object k): the robot's ``clicks_first`` iterations for each object in turn (as
+    :func:`robot_session`), every click carrying its object id. ``object_ids``: default, the ids
+    present in frame 0."""
+    first = np.asarray(gt_labels[0])
+    h, w = first.shape
+    ids = sorted(int(v) for v in np.unique(first) if 0 < v < 255) if object_ids is None else list(object_ids)
+    its: list[Interaction] = []
+    for k in ids:
+        mine = _robot_iterations(first == k, clicks_first, k)
+        if not mine:
+            raise ValueError(f"object {k}: the robot found nothing to click on frame 0 (not in the ground truth?)")
+        its += [it.model_copy(update={"index": len(its) + j}) for j, it in enumerate(mine)]
+    return Session(
+        session_id=session_id, user_id=user_id, created_at=datetime.now(timezone.utc),
+        video=VideoRef(uri=uri, width=int(w), height=int(h), n_frames=len(gt_labels), fps=fps),
+        frames=[AnnotatedFrame(frame_index=0, stage="first_frame", iterations=its)],
+        objects=[SessionObject(id=k) for k in ids], source="simulated",
     )
