@@ -18,6 +18,11 @@ consecutive_iou_mean      float 0..1  mean IoU between consecutive output masks
 final_iou                 float 0..1  IoU against ground truth when it exists
 ========================  ==========  =========================================================
 
+A record may hold ``objects``: one entry per object (``object_id`` 1..254, ``name``, ``n_iterations``,
+``n_annotated_frames``, ``mask_area_mean``, ``consecutive_iou_mean``, ``mean_confidence``,
+``final_iou``; :class:`ivos_core.jobs.record.JobObjectResult`), loaded into ``job_object_results``; a
+record without them is one object, id 1, with the job's own values.
+
 **Evaluation runs** (``ivos eval`` output): a folder with ``summary.json`` — keys ``dataset``,
 ``method`` (required), ``run_id`` (default: hash of the files), ``created_at``, ``seed``, optional
 ``items`` (the per-item file name) — and a per-item table (``items.parquet`` / ``per_item.parquet``
@@ -39,7 +44,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from analytics.sources import iter_records
-from ivos_core.jobs.record import JOB_COLUMNS, JobResult
+from ivos_core.jobs.record import JOB_COLUMNS, OBJECT_COLUMNS, JobObjectResult, JobResult
 from ivos_core.utils import file_sha256
 
 ITEM_COLUMNS = ("sequence", "item", "image")
@@ -64,47 +69,87 @@ def _utc(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
-def read_job_result_records(path: Path, kind: str) -> tuple[pd.DataFrame, list[BadRecord]]:
-    """Validated job results of one file as a frame with :data:`JOB_COLUMNS`, plus the bad ones."""
-    rows: list[dict[str, Any]] = []
-    bad: list[BadRecord] = []
+def _object_rows(data: dict[str, Any], job: JobResult) -> list[dict[str, Any]]:
+    """The per-object rows of one valid job record (``ValueError`` naming the bad entry)."""
+    entries = data.get("objects") if isinstance(data, dict) else None
+    if not entries:  # written before objects existed: object 1 is the whole job
+        entries = [{"object_id": 1, **job.model_dump(include={"n_iterations", "mask_area_mean",
+                                                              "consecutive_iou_mean", "final_iou"})}]
+    if not isinstance(entries, list):
+        raise ValueError(f"objects: expected a list, got {type(entries).__name__}")
+    rows = []
+    for i, e in enumerate(entries):
+        try:
+            rows.append(JobObjectResult.model_validate(e).model_dump())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValueError(f"objects[{i}].{'.'.join(map(str, err['loc'])) or '<entry>'}: {err['msg']}") from None
+    ids = [r["object_id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"objects: object ids must be unique, got {ids}")
+    return [{"session_id": job.session_id, "model_version": job.model_version, **r} for r in rows]
+
+
+def _records(path: Path, kind: str, bad: list[BadRecord]) -> list[tuple[int, Any]]:
+    """``(position, record)`` pairs of a JSON / JSONL / Parquet file; unreadable ones go to ``bad``."""
     if kind == "parquet":
         import pyarrow.parquet as pq
 
-        records = [(i, r) for i, r in enumerate(pq.read_table(path).to_pylist(), start=1)]
-    else:
-        records = []
-        for batch in iter_records(path, kind):
-            for rec in batch:
-                if rec.text is None:
-                    bad.append(BadRecord(rec.position, rec.error or "unreadable", rec.snippet))
-                    continue
-                try:
-                    data = json.loads(rec.text)
-                except json.JSONDecodeError as exc:
-                    bad.append(BadRecord(rec.position, f"not valid JSON: {exc}", rec.text[:300]))
-                    continue
-                items = data if isinstance(data, list) and kind == "json" else [data]
-                records.extend((rec.position + k, item) for k, item in enumerate(items))
-    for pos, data in records:
+        return [(i, r) for i, r in enumerate(pq.read_table(path).to_pylist(), start=1)]
+    records = []
+    for batch in iter_records(path, kind):
+        for rec in batch:
+            if rec.text is None:
+                bad.append(BadRecord(rec.position, rec.error or "unreadable", rec.snippet))
+                continue
+            try:
+                data = json.loads(rec.text)
+            except json.JSONDecodeError as exc:
+                bad.append(BadRecord(rec.position, f"not valid JSON: {exc}", rec.text[:300]))
+                continue
+            items = data if isinstance(data, list) and kind == "json" else [data]
+            records.extend((rec.position + k, item) for k, item in enumerate(items))
+    return records
+
+
+def read_job_results(path: Path, kind: str) -> tuple[pd.DataFrame, pd.DataFrame, list[BadRecord]]:
+    """Validated job results of one file: a frame with :data:`JOB_COLUMNS`, one with the key plus
+    :data:`OBJECT_COLUMNS` (one row per job and object), and the bad records."""
+    rows: list[dict[str, Any]] = []
+    objects: list[dict[str, Any]] = []
+    bad: list[BadRecord] = []
+    for pos, data in _records(path, kind, bad):
         try:
             r = JobResult.model_validate(data)
         except ValidationError as exc:
             reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<record>'}: {e['msg']}" for e in exc.errors())
             bad.append(BadRecord(pos, reason[:2000], json.dumps(data, default=str)[:300]))
             continue
+        try:
+            obj = _object_rows(data, r)
+        except ValueError as exc:
+            bad.append(BadRecord(pos, str(exc)[:2000], json.dumps(data, default=str)[:300]))
+            continue
         d = r.model_dump()
         d["started_at"], d["finished_at"] = _utc(r.started_at), _utc(r.finished_at)
+        d["_order"] = len(rows)
         rows.append(d)
-    df = pd.DataFrame(rows, columns=JOB_COLUMNS)
+        objects.extend(dict(o, _order=d["_order"]) for o in obj)
+    df = pd.DataFrame(rows, columns=[*JOB_COLUMNS, "_order"])
     for col in ("started_at", "finished_at"):
         df[col] = pd.to_datetime(df[col], utc=True)
     # dedupe inside the file: the latest finished_at of a key wins (then the later record)
-    df["_order"] = range(len(df))
     df = (df.sort_values(["finished_at", "_order"], na_position="first")
-            .drop_duplicates(["session_id", "model_version"], keep="last")
-            .drop(columns="_order"))
-    return df, bad
+            .drop_duplicates(["session_id", "model_version"], keep="last"))
+    obj_df = pd.DataFrame(objects, columns=["session_id", "model_version", *OBJECT_COLUMNS, "_order"])
+    obj_df = obj_df[obj_df["_order"].isin(df["_order"])].drop(columns="_order")
+    return df.drop(columns="_order"), obj_df, bad
+
+
+def read_job_result_records(path: Path, kind: str) -> tuple[pd.DataFrame, list[BadRecord]]:
+    """Validated job results of one file as a frame with :data:`JOB_COLUMNS`, plus the bad ones."""
+    jobs, _objects, bad = read_job_results(path, kind)
+    return jobs, bad
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from analytics.results import (
     EvalRun,
     ResultRecordError,
     read_eval_run,
-    read_job_result_records,
+    read_job_results,
 )
 from analytics.migrations import migrate
 from analytics.prevalidate import run_fast_path
@@ -369,7 +369,8 @@ class AnalyticsStore:
         """Load job result records (JSON / JSONL / Parquet; columns in :mod:`analytics.results`).
 
         Policy: one row per (session_id, model_version); a record with a later ``finished_at``
-        replaces the stored one (a rerun), an identical or older one counts as unchanged.
+        replaces the stored one (a rerun), an identical or older one counts as unchanged. The
+        job's per-object rows (``job_object_results``) are replaced with it.
         """
         report = LoadReport()
         # a job output folder also holds masks_rle.json etc.: from folders take results.json only
@@ -382,7 +383,7 @@ class AnalyticsStore:
                 report = report + LoadReport(files_skipped=1)
                 continue
             loaded_at = _now()
-            good, bad = read_job_result_records(path, kind)
+            good, objects, bad = read_job_results(path, kind)
             quarantine = [self._q(path, sha, e.position, "job_result", None, e.reason, e.snippet, loaded_at)
                           for e in bad]
             rep = LoadReport(files_loaded=1)
@@ -393,6 +394,7 @@ class AnalyticsStore:
                     self.con.register("_jobs", good)
                     changed = self.con.execute(read_sql("load/upsert_job_results.sql")).fetchall()[0][0]
                     self.con.unregister("_jobs")
+                    self._replace_job_objects(objects, str(path), loaded_at)
                     rep.loaded = int(changed or 0)  # inserted + replaced rows
                     rep.unchanged = len(good) - rep.loaded
                 self._insert_quarantine(quarantine)
@@ -404,6 +406,16 @@ class AnalyticsStore:
                 raise
             report = report + rep
         return report
+
+    def _replace_job_objects(self, objects: pd.DataFrame, source_file: str, loaded_at: datetime) -> None:
+        """The per-object rows of the jobs this load inserted or replaced (inside its transaction)."""
+        params = {"source_file": source_file, "loaded_at": loaded_at}
+        self.con.execute(read_sql("load/delete_job_objects.sql"), params)
+        self.con.register("_job_objects", objects)
+        try:
+            self.con.execute(read_sql("load/insert_job_objects.sql"), params)
+        finally:
+            self.con.unregister("_job_objects")
 
     def load_eval_results(self, paths: Sequence[Path | str]) -> LoadReport:
         """Load evaluation runs: a ``summary.json`` file or a run folder holding one (see results)."""

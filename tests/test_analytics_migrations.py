@@ -74,3 +74,28 @@ def test_new_database_records_the_migrations_without_running_them_twice(tmp_path
         assert applied_versions(store.con) == {2}
     with AnalyticsStore(tmp_path / "new.duckdb", workers=1) as store:
         assert store.con.execute("select count(*) from schema_migrations").fetchall() == [(1,)]
+
+
+def test_job_results_load_their_objects(tmp_path: Path) -> None:
+    """A two-object record gives two job_object_results rows, an old record one (object 1); a rerun
+    replaces the job's object rows; a bad object entry quarantines the record, naming the entry."""
+    two = {"session_id": "s2", "model_version": "v1", "finished_at": "2026-03-01T00:00:00Z", "final_iou": 0.7,
+           "objects": [{"object_id": 1, "name": "dog", "final_iou": 0.6, "n_annotated_frames": 1, "frames": []},
+                       {"object_id": 2, "final_iou": 0.8, "n_iterations": 3}]}
+    old = {"session_id": "s1", "model_version": "v1", "final_iou": 0.5, "n_iterations": 2}
+    bad = dict(two, session_id="s3", objects=[{"object_id": 0}])
+    f = tmp_path / "jobs.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in (two, old, bad)) + "\n")
+    with AnalyticsStore(tmp_path / "a.duckdb", workers=1) as store:
+        rep = store.load_job_results([f])
+        assert (rep.loaded, rep.quarantined) == (2, 1)
+        assert "objects[0].object_id" in store.con.execute("select reason from quarantine").fetchall()[0][0]
+        rows = store.con.execute("select session_id, object_id, name, final_iou, n_iterations, n_annotated_frames "
+                                 "from job_object_results order by all").fetchall()
+        assert rows == [("s1", 1, None, 0.5, 2, None), ("s2", 1, "dog", 0.6, None, 1), ("s2", 2, None, 0.8, 3, None)]
+        rerun = dict(two, finished_at="2026-04-01T00:00:00Z", objects=[{"object_id": 1, "final_iou": 0.9}])
+        g = tmp_path / "jobs2.jsonl"
+        g.write_text(json.dumps(rerun) + "\n")
+        assert store.load_job_results([g]).loaded == 1
+        assert store.con.execute("select object_id, final_iou from job_object_results where session_id = 's2'"
+                                 ).fetchall() == [(1, 0.9)]

@@ -117,6 +117,13 @@ def test_two_objects_replay_to_palette_pngs_and_per_object_outputs(video, tmp_pa
     written = json.loads((out / "results.json").read_text())
     assert written["files"]["sticker_obj2_apng"] == "sticker_obj2.apng"
     assert [o["object_id"] for o in written["objects"]] == [1, 2]
+    # analytics: one job row, one row per object
+    from analytics.store import AnalyticsStore
+
+    with AnalyticsStore(tmp_path / "a.duckdb", workers=1) as store:
+        assert store.load_job_results([out]).loaded == 1
+        assert store.con.execute("select object_id, final_iou from job_object_results order by 1").fetchall() == [
+            (1, 1.0), (2, 1.0)]
 
 
 def test_object_without_inputs_on_a_frame_is_not_refined_there(video):
