@@ -93,8 +93,11 @@ def test_label_merger_highest_probability_wins_ties_to_the_later_id():
 
 def test_two_objects_replay_to_palette_pngs_and_per_object_outputs(video, tmp_path):
     root, gt = video
+    from ivos_core.interactions import SessionObject
+
     s = robot_objects_session(gt, uri=URI, session_id="two/1", clicks_first=2)
     assert s.object_ids == [1, 2] and {i.object_id for i in s.first_frame.all_inputs()} == {1, 2}
+    s = s.model_copy(update={"objects": [SessionObject(id=1, name="left"), SessionObject(id=2, name="right")]})
     be = Tracker(gt)
     r = replay_session(s, video_roots=[root], backend=be)
     assert be.started == [1, 2] and r.object_ids == [1, 2]
@@ -117,6 +120,13 @@ def test_two_objects_replay_to_palette_pngs_and_per_object_outputs(video, tmp_pa
     written = json.loads((out / "results.json").read_text())
     assert written["files"]["sticker_obj2_apng"] == "sticker_obj2.apng"
     assert [o["object_id"] for o in written["objects"]] == [1, 2]
+    # exports read the objects: COCO categories carry the session's names, one per object
+    from ivos_core.interchange.coco import coco_document
+    from ivos_core.interchange.common import read_job
+
+    doc = coco_document(read_job(out))
+    assert [(c["id"], c["name"]) for c in doc["categories"]] == [(1, "left"), (2, "right")]
+    assert sorted({a["category_id"] for a in doc["annotations"]}) == [1, 2]
     # analytics: one job row, one row per object
     from analytics.store import AnalyticsStore
 

@@ -105,6 +105,10 @@ def read_job(folder: str | Path) -> JobOutput:
             raise InterchangeError(p, f"mask is {m.shape[1]}x{m.shape[0]}, the first is {w}x{h}")
     video = rec.get("video") or {}
     vp = Path(video["path"]) if video.get("path") else None
+    labels = {1: "object"}  # the session's object names (results.json "objects") label the exports
+    for o in rec.get("objects") or []:
+        if isinstance(o, dict) and isinstance(o.get("object_id"), int) and isinstance(o.get("name"), str) and o["name"]:
+            labels[o["object_id"]] = o["name"]
     return JobOutput(
         folder=d,
         session_id=str(rec.get("session_id") or d.name),
@@ -114,6 +118,7 @@ def read_job(folder: str | Path) -> JobOutput:
         masks=masks,
         video_path=vp,
         video_uri=video.get("uri"),
+        labels=labels,
         record=rec,
     )
 
