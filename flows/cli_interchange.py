@@ -111,7 +111,8 @@ def _model(model: Optional[str], checkpoint: Optional[Path], interactive: Option
 
 def segment_cmd(
     video: Path = typer.Argument(..., help="an mp4 (any OpenCV-readable video) or a folder of frames"),
-    click: list[str] = typer.Option(..., "--click", help="X,Y[,+|-] in pixels (+ object, the default; - background); repeat"),
+    click: list[str] = typer.Option(..., "--click", help="X,Y[,+|-][,OBJECT] in pixels (+ object, the default; "
+                                    "- background; OBJECT: the object id, default 1, one per object); repeat"),
     frame: int = typer.Option(0, "--frame", min=0, help="the frame the clicks are on"),
     out: Path = typer.Option(..., "--out", help="output folder: <session>.session.json and <model_version>/<session>/"),
     model: Optional[str] = typer.Option(None, "--model", help="a named model in --models-dir (default: the shipped one)"),
@@ -135,7 +136,8 @@ def segment_cmd(
         clicks = [parse_click(c) for c in click]
         vref = video_ref(vpath, root=vpath.parent)
         sid = session_id or f"{vref.sequence or 'video'}-" + hashlib.sha256(
-            f"{frame}|{[(c.x, c.y, c.positive) for c in clicks]}".encode()).hexdigest()[:8]
+            f"{frame}|{[(c.x, c.y, c.positive) + ((c.object_id,) if c.object_id != 1 else ()) for c in clicks]}"
+            .encode()).hexdigest()[:8]
         session = click_session(clicks, vref, session_id=sid, frame_index=frame, meta={"command": "ivos segment"})
         log = save_session(session, out / f"{sid}.session.json")
         spec = _model(model, checkpoint, interactive, models_dir, finetune_steps)

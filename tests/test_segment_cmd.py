@@ -121,3 +121,27 @@ def test_segment_bad_input(mp4, tmp_path):
     r = _run(["segment", str(mp4), "--click", "2,2", "--out", str(tmp_path / "o"), "--model", "missing",
               "--models-dir", str(tmp_path)])
     assert r.exit_code == 2 and "no interactive checkpoint" in r.output
+
+
+def test_segment_two_objects(tmp_path):
+    """``--click X,Y,+,2``: a second object; palette PNG indices 1 and 2, one sticker per object."""
+    from ivos_core.data.video import write_video
+    from ivos_core.export import read_mask_png
+    from ivos_core.interactions import load_session
+
+    frames = _frames()
+    for f in frames:
+        f[34:46, 44:60] = (60, 200, 220)  # a second, still, cyan block
+    mp4 = write_video(tmp_path / "vids" / "two.mp4", frames, fps=8)
+    out = tmp_path / "out"
+    r = _run(["segment", str(mp4), "--click", "20,20", "--click", "52,40,+,2", "--out", str(out),
+              "--interactive", "grabcut", "--finetune-steps", "2", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    s = load_session(next(out.glob("*.session.json")))
+    assert s.object_ids == [1, 2] and [i.object_id for i in s.first_frame.all_inputs()] == [1, 2]
+    job = next(p for p in out.glob("*/*") if (p / "DONE").exists())
+    lab = read_mask_png(job / "masks" / "00000.png")
+    assert lab[20, 20] == 1 and lab[40, 52] == 2 and lab[2, 2] == 0
+    assert (job / "sticker_obj1.apng").exists() and (job / "sticker_obj2.apng").exists()
+    r = _run(["segment", str(mp4), "--click", "2,2,+,0", "--out", str(tmp_path / "o"), "--interactive", "grabcut"])
+    assert r.exit_code == 2 and "object ids are integers 1..254" in r.output
