@@ -3,7 +3,11 @@ settings chosen on the development sets (``model.json``), the layout ``ivos_core
 jobs read. Weights only (no optimizer state). The model card is written by hand beside it.
 
 Usage: python scripts/ship_model.py --interactive runs/v1-int/final --osvos runs/v1-osvos/parent \
-    --selection docs/results/dev/v1-int-selection.json [--name ivos-lite-v1]
+    --selection docs/results/dev/v1-int-selection.json \
+    [--video-selection docs/results/dev/video-selection-v2.json] [--name ivos-lite-v1]
+
+The interactive options come from the selection record's chosen stages (colour weight, GrabCut
+band); the OSVOS options from the video selection's ``choice`` (else DEFAULT_OSVOS_OPTIONS).
 """
 
 from __future__ import annotations
@@ -28,21 +32,31 @@ def main() -> None:
     ap.add_argument("--interactive", required=True)
     ap.add_argument("--osvos", required=True)
     ap.add_argument("--selection", required=True, help="the interactive dev selection record (JSON)")
+    ap.add_argument("--video-selection", default=None,
+                    help="the OSVOS dev selection (JSON with 'choice'); default: DEFAULT_OSVOS_OPTIONS")
     ap.add_argument("--name", default="ivos-lite-v1")
     a = ap.parse_args()
     sel = json.loads(Path(a.selection).read_text())
-    colour = float(sel.get("chosen", {}).get("colour", {}).get("colour") or 0.0)
+    chosen = sel.get("chosen", {})
+    colour = float(chosen.get("colour", {}).get("colour") or 0.0)
+    band = chosen.get("grabcut_band", {}).get("grabcut_band")
     out = Path("models") / a.name
     out.mkdir(parents=True, exist_ok=True)
     inter = _copy_checkpoint(a.interactive, out / "interactive")
     parent = _copy_checkpoint(a.osvos, out / "osvos_parent")
     opts = DEFAULT_OSVOS_OPTIONS.to_dict()
+    video_selection = a.video_selection or "docs/results/dev/video-selection.json"
+    if a.video_selection:
+        opts.update(json.loads(Path(a.video_selection).read_text())["choice"]["options"])
+    interactive_options = {"crf": True, "colour_weight": colour, "keep_clicked": colour > 0}
+    if band is not None:
+        interactive_options["grabcut_band"] = float(band)
     model = {
         "name": a.name,
         "interactive": "deep",
         "osvos": parent.get("model", "lite"),
         "finetune_steps": opts["finetune_steps"],
-        "interactive_options": {"crf": True, "colour_weight": colour, "keep_clicked": colour > 0},
+        "interactive_options": interactive_options,
         "osvos_options": {k: v for k, v in opts.items() if k != "finetune_steps"},
         "provenance": {
             "interactive_checkpoint": a.interactive,
@@ -50,7 +64,7 @@ def main() -> None:
             "osvos_parent": a.osvos,
             "osvos_step": parent.get("step"),
             "interactive_selection": a.selection,
-            "osvos_selection": "docs/results/dev/video-selection.json",
+            "osvos_selection": video_selection,
         },
     }
     (out / "model.json").write_text(json.dumps(model, indent=2) + "\n")
