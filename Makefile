@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ivos-installed
 
-.PHONY: setup browser demo test test-all bench clean
+.PHONY: setup browser demo test test-integration test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q --timeout 900
+
+# real Prefect servers and workers: incl. the PostgreSQL-backed two-worker test (slow; skipped
+# without /usr/lib/postgresql/15/bin or IVOS_PG_BIN), which `make test` leaves out
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration -q --timeout 3600
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q --timeout 1800
