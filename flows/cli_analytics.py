@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from flows.cli_common import console
+from flows.cli_common import EXIT_ITEM_FAILED, JSON_HELP, console, emit_json, human_to_stderr
 
 analytics_app = typer.Typer(help="Usage analytics: DuckDB store of session logs and results.", no_args_is_help=True)
 
@@ -68,22 +68,35 @@ def load_cmd(
     db: Path = typer.Option(..., "--db", help="DuckDB file (created if absent)"),
     kind: Kind = typer.Option(Kind.sessions, "--kind", help="what the files hold"),
     workers: Optional[int] = typer.Option(None, help="validation processes (default: CPU count)"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP + ": {db, kind, loaded, unchanged, quarantined, "
+                                                                   "files_loaded, files_skipped}"),
 ) -> None:
-    """Load session logs (or job / evaluation results) idempotently and incrementally."""
+    """Load session logs (or job / evaluation results) idempotently and incrementally.
+
+    Exit codes: 0 every record loaded (or already there); 1 any record quarantined (the valid
+    ones are loaded and committed; the refused ones and their reasons are in the quarantine
+    table); 2 bad usage.
+    """
     from analytics.store import AnalyticsStore
 
-    with AnalyticsStore(db, workers=workers) as store:
-        if kind is Kind.sessions:
-            rep = store.load(paths)
-        elif kind is Kind.jobs:
-            rep = store.load_job_results(paths)
-        else:
-            rep = store.load_eval_results(paths)
-    t = Table(title=f"load into {db}")
-    for c in ("loaded", "unchanged", "quarantined", "files loaded", "files skipped"):
-        t.add_column(c, justify="right")
-    t.add_row(*(str(v) for v in (rep.loaded, rep.unchanged, rep.quarantined, rep.files_loaded, rep.files_skipped)))
-    console.print(t)
+    with human_to_stderr(as_json):
+        with AnalyticsStore(db, workers=workers) as store:
+            if kind is Kind.sessions:
+                rep = store.load(paths)
+            elif kind is Kind.jobs:
+                rep = store.load_job_results(paths)
+            else:
+                rep = store.load_eval_results(paths)
+        t = Table(title=f"load into {db}")
+        for c in ("loaded", "unchanged", "quarantined", "files loaded", "files skipped"):
+            t.add_column(c, justify="right")
+        t.add_row(*(str(v) for v in (rep.loaded, rep.unchanged, rep.quarantined, rep.files_loaded, rep.files_skipped)))
+        console.print(t)
+    if as_json:
+        emit_json({"db": str(db), "kind": kind.value, "loaded": rep.loaded, "unchanged": rep.unchanged,
+                   "quarantined": rep.quarantined, "files_loaded": rep.files_loaded, "files_skipped": rep.files_skipped})
+    if rep.quarantined:
+        raise typer.Exit(code=EXIT_ITEM_FAILED)
 
 
 @analytics_app.command("query")

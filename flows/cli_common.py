@@ -6,12 +6,26 @@ here, never from :mod:`flows.cli`, which only mounts them: no import circle.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import sys
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["console", "prefect_defaults", "print_rows"]
+__all__ = ["EXIT_ITEM_FAILED", "EXIT_USAGE", "JSON_HELP", "console", "emit_json", "human_to_stderr", "prefect_defaults",
+           "print_rows"]
+
+#: Exit codes a script can rely on: 0 everything succeeded; 1 the command ran but an item failed
+#: (a failed job or session, a quarantined record, a failed evaluation item, nothing found);
+#: 2 usage or configuration (bad option, no Prefect server or deployment) - Click's own code for
+#: usage errors.
+EXIT_ITEM_FAILED = 1
+EXIT_USAGE = 2
+
+JSON_HELP = "print one JSON document on stdout and nothing else (the human text goes to stderr)"
 
 console = Console(width=max(Console().width, 140), soft_wrap=True)  # tables fit 140 columns; text lines never wrap
 
@@ -34,3 +48,20 @@ def print_rows(rows: list[dict], title: str = "") -> None:
     for r in rows:
         table.add_row(*["" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in r.values()])
     console.print(table)
+
+
+@contextlib.contextmanager
+def human_to_stderr(enabled: bool = True) -> Iterator[None]:
+    """While ``enabled``: everything printed to stdout (the rich console, ``print``, Prefect's
+    ``log_prints``) goes to stderr, so that ``--json`` leaves stdout to the one JSON document."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def emit_json(doc: Any) -> None:
+    """``doc`` as one JSON document on stdout (paths and other non-JSON values as strings)."""
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    sys.stdout.flush()
