@@ -48,9 +48,11 @@ from analytics.results import (
 )
 from analytics.migrations import migrate
 from analytics.prevalidate import run_fast_path
+from analytics.snapshot import publish_snapshot, snapshot_path
 from analytics.sources import DOCUMENT_COLUMN, RawRecord, SourceKind, expand_paths, iter_records
 from analytics.sqlfiles import read_sql, sql_files
 from analytics.validation import PARALLEL_MIN_RECORDS, Verdict, validate_batch
+from analytics.views import create_query_views
 from ivos_core.utils import file_sha256
 
 SNIPPET_CHARS = 300
@@ -127,11 +129,13 @@ def connect_readonly(path: str | Path, *, memory_limit: str | None = None, threa
 
 
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables and macros and migrate a database made by an older ivos (idempotent)."""
+    """Create the tables and macros, migrate a database made by an older ivos, and (re)create the
+    views and table macros of the named queries (:mod:`analytics.views`); idempotent."""
     con.execute(read_sql("schema.sql"))
     migrate(con)
     for f in sql_files("macros"):
         con.execute(f.read_text(encoding="utf-8"))
+    create_query_views(con)
 
 
 class AnalyticsStore:
@@ -177,6 +181,12 @@ class AnalyticsStore:
             # spawn: DuckDB runs threads in this process; forking it is unsafe
             self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self._executor
+
+    # -- analysts' snapshot -------------------------------------------------------------------
+    def publish_snapshot(self, target: str | Path | None = None) -> Path:
+        """Publish a read-only copy of the committed database for analysts (default
+        ``<stem>.snapshot.duckdb`` beside it), atomically; see :mod:`analytics.snapshot`."""
+        return publish_snapshot(self.con, target if target is not None else snapshot_path(self.path))
 
     # -- introspection ----------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
