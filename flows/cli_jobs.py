@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from flows.cli_common import console, prefect_defaults, print_rows
+from flows.cli_common import (EXIT_ITEM_FAILED, EXIT_USAGE, JSON_HELP, console, emit_json, human_to_stderr,
+                              prefect_defaults, print_rows)
 from ivos_core.shipped import DEFAULT_MODEL
 
 jobs_app = typer.Typer(help="Queued segmentation jobs on the ivos-gpu work pool.", no_args_is_help=True)
 
-NOT_CONFIGURED_EXIT = 2
+NOT_CONFIGURED_EXIT = EXIT_USAGE
+#: ``jobs submit``: a refused session log (invalid; nothing enqueued for it) exits 2, as it always has
+#: (bad input); the valid sessions of the same call are still queued and listed.
+REFUSED_EXIT = EXIT_USAGE
+
+
+class Priority(str, Enum):
+    """Work queue of the ivos-gpu pool (flows.jobs.PRIORITIES); high is served first."""
+
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
+class Interactive(str, Enum):
+    """Interactive method of a job's model: its checkpoint ('deep') or classical GrabCut (no weights)."""
+
+    deep = "deep"
+    grabcut = "grabcut"
+
+
+class TaskRunner(str, Enum):
+    """How ``ivos reprocess`` fans sessions out (flows.reprocess._runner)."""
+
+    threads = "threads"
+    dask = "dask"
+
+
+def _value(e: Optional[Enum]) -> Optional[str]:
+    return None if e is None else str(e.value)
 
 
 def _not_configured(exc: Exception) -> typer.Exit:
@@ -45,35 +76,48 @@ def _params(out: Optional[Path], roots: Optional[str], models_dir: Optional[Path
 @jobs_app.command("submit")
 def submit(
     sessions: list[Path] = typer.Argument(..., help="session log files (JSON)"),
-    priority: str = typer.Option("normal", help="high | normal | low (work queue; high is served first)"),
+    priority: Priority = typer.Option(Priority.normal, help="work queue; high is served first"),
     model: str = typer.Option(DEFAULT_MODEL, help="model name (folder under $IVOS_HOME/models, else the shipped models/)"),
     out: Optional[Path] = typer.Option(None, help="output root (default $IVOS_HOME/jobs or outputs/jobs)"),
     roots: Optional[str] = typer.Option(None, "--roots", help="allowed video roots, colon-separated (default $IVOS_DATA)"),
     models_dir: Optional[Path] = typer.Option(None, help="folder of named models"),
-    interactive: Optional[str] = typer.Option(None, help="'deep' (checkpoint) or 'grabcut'"),
+    interactive: Optional[Interactive] = typer.Option(None, help="the model's checkpoint (deep) or classical GrabCut"),
     interactive_checkpoint: Optional[Path] = typer.Option(None, help="override the model's interactive checkpoint"),
     finetune_steps: Optional[int] = typer.Option(None, help="override OSVOS fine-tuning steps"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP + ": {submitted: [{path, session_id, flow_run_id}], "
+                                                                   "refused: [{path, reason}], n_submitted, n_refused}"),
 ) -> None:
-    """Validate each session log and enqueue the valid ones as segment-video runs."""
-    prefect_defaults()
-    from flows.jobs import PRIORITIES, PrefectNotConfigured, require_api, submit_sessions
+    """Validate each session log and enqueue the valid ones as segment-video runs.
 
-    if priority not in PRIORITIES:
-        raise typer.BadParameter(f"priority must be one of {', '.join(PRIORITIES)}")
-    try:
-        require_api()  # before anything else: without a server Prefect would start a temporary, empty one
-        res = submit_sessions(sessions, priority=priority, model=model,
-                              parameters=_params(out, roots, models_dir, interactive, interactive_checkpoint, finetune_steps))
-    except PrefectNotConfigured as exc:
-        raise _not_configured(exc) from None
-    for r in res:
-        if r.ok:
-            console.print(f"[green]queued[/green] {r.path}: session {r.session_id} -> flow run {r.flow_run_id} ({priority})")
-        else:
-            console.print(f"[red]refused[/red] {r.path}: nothing enqueued")
-            console.print(r.error, markup=False, highlight=False)
+    Exit codes: 0 every session queued; 2 any session refused (an invalid log: nothing is enqueued
+    for it, the valid ones are still queued and listed), no Prefect server or deployment configured
+    (one line on stderr says what to run; nothing on stdout), or bad usage.
+    """
+    prefect_defaults()
+    from flows.jobs import PrefectNotConfigured, require_api, submit_sessions
+
+    prio = priority.value
+    with human_to_stderr(as_json):
+        try:
+            require_api()  # before anything else: without a server Prefect would start a temporary, empty one
+            res = submit_sessions(sessions, priority=prio, model=model,
+                                  parameters=_params(out, roots, models_dir, _value(interactive), interactive_checkpoint,
+                                                     finetune_steps))
+        except PrefectNotConfigured as exc:
+            raise _not_configured(exc) from None
+        for r in res:
+            if r.ok:
+                console.print(f"[green]queued[/green] {r.path}: session {r.session_id} -> flow run {r.flow_run_id} ({prio})")
+            else:
+                console.print(f"[red]refused[/red] {r.path}: nothing enqueued")
+                console.print(r.error, markup=False, highlight=False)
+    if as_json:
+        submitted = [{"path": r.path, "session_id": r.session_id, "flow_run_id": r.flow_run_id} for r in res if r.ok]
+        refused = [{"path": r.path, "reason": r.error} for r in res if not r.ok]
+        emit_json({"priority": prio, "model": model, "submitted": submitted, "refused": refused,
+                   "n_submitted": len(submitted), "n_refused": len(refused)})
     if not all(r.ok for r in res):
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=REFUSED_EXIT)
 
 
 @jobs_app.command("status")
@@ -101,17 +145,28 @@ def results(
     session_id: str = typer.Argument(..., help="session id"),
     out: Optional[Path] = typer.Option(None, help="output root"),
     model_version: Optional[str] = typer.Option(None, help="only this model version"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP + ": {session_id, n_results, results: [the results.json "
+                                                                   "record + output_dir, one per model version]}"),
 ) -> None:
-    """The results record(s) of a finished session (one per model version)."""
+    """The results record(s) of a finished session (one per model version).
+
+    Exit codes: 0 at least one finished output; 1 none (not finished, failed, or unknown session;
+    with --json the document lists no results); 2 bad usage.
+    """
     from flows.jobs import job_results
 
     recs = job_results(session_id, out, model_version=model_version)
-    if not recs:
-        console.print(f"[yellow]no finished outputs for session {session_id!r}[/yellow] (see `ivos jobs status --session {session_id}`)")
-        raise typer.Exit(code=1)
-    for r in recs:
-        console.print(f"[bold]{r['model_version']}[/bold]: {r['output_dir']}")
-        console.print(json.dumps({"summary": r.get("summary"), "timings": r.get("timings"), "files": r.get("files")}, indent=2))
+    if as_json:
+        emit_json({"session_id": session_id, "model_version": model_version, "n_results": len(recs), "results": recs})
+    with human_to_stderr(as_json):
+        if not recs:
+            console.print(f"[yellow]no finished outputs for session {session_id!r}[/yellow] (see `ivos jobs status --session {session_id}`)")
+            raise typer.Exit(code=EXIT_ITEM_FAILED)
+        if as_json:
+            return
+        for r in recs:
+            console.print(f"[bold]{r['model_version']}[/bold]: {r['output_dir']}")
+            console.print(json.dumps({"summary": r.get("summary"), "timings": r.get("timings"), "files": r.get("files")}, indent=2))
 
 
 @jobs_app.command("recover")
@@ -157,27 +212,40 @@ def reprocess_cmd(
     model: str = typer.Option(..., "--model", help="model name"),
     compare_to: Optional[str] = typer.Option(None, "--compare-to", help="model name or version folder to compare with"),
     max_concurrency: int = typer.Option(2, "--max-concurrency", help="sessions in parallel"),
-    task_runner: str = typer.Option("threads", "--task-runner", help="threads | dask"),
+    task_runner: TaskRunner = typer.Option(TaskRunner.threads, "--task-runner", help="how sessions fan out"),
     out: Optional[Path] = typer.Option(None, help="output root"),
     roots: Optional[str] = typer.Option(None, "--roots", help="allowed video roots, colon-separated"),
     models_dir: Optional[Path] = typer.Option(None, help="folder of named models"),
-    interactive: Optional[str] = typer.Option(None, help="'deep' or 'grabcut'"),
+    interactive: Optional[Interactive] = typer.Option(None, help="the model's checkpoint (deep) or classical GrabCut"),
     finetune_steps: Optional[int] = typer.Option(None, help="override OSVOS fine-tuning steps"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP + ": the report {model_version, compare_to, n_sessions, "
+                                                                   "n_done, n_skipped, n_failed, sessions: [...], report}"),
 ) -> None:
-    """Re-run stored sessions with a model (skips done ones) and write a comparison report."""
+    """Re-run stored sessions with a model (skips done ones) and write a comparison report.
+
+    Exit codes: 0 every session done or already done (skipped); 1 any session failed (an invalid
+    log or a failed replay; listed, the others complete); 2 bad usage.
+    """
     prefect_defaults()
     from flows.reprocess import reprocess_flow
     from ivos_core.paths import parse_roots
 
-    rep = reprocess_flow(
-        sessions=sessions, model=model, compare_to=compare_to, max_concurrency=max_concurrency, task_runner=task_runner,
-        out=str(out) if out else None, video_roots=[str(r) for r in parse_roots(roots)] if roots else None,
-        models_dir=str(models_dir) if models_dir else None, interactive=interactive, finetune_steps=finetune_steps,
-    )
-    console.print(f"{rep['n_done']} done, {rep['n_skipped']} skipped, {rep['n_failed']} failed; report: {rep['report']}")
-    for r in rep["sessions"]:
-        if r["status"] == "failed":
-            console.print(f"[red]failed[/red] {r['session']}: {r.get('reason')}")
+    with human_to_stderr(as_json):
+        rep = reprocess_flow(
+            sessions=sessions, model=model, compare_to=compare_to, max_concurrency=max_concurrency,
+            task_runner=task_runner.value, out=str(out) if out else None,
+            video_roots=[str(r) for r in parse_roots(roots)] if roots else None,
+            models_dir=str(models_dir) if models_dir else None, interactive=_value(interactive),
+            finetune_steps=finetune_steps,
+        )
+        console.print(f"{rep['n_done']} done, {rep['n_skipped']} skipped, {rep['n_failed']} failed; report: {rep['report']}")
+        for r in rep["sessions"]:
+            if r["status"] == "failed":
+                console.print(f"[red]failed[/red] {r['session']}: {r.get('reason')}")
+    if as_json:
+        emit_json(rep)
+    if rep["n_failed"]:
+        raise typer.Exit(code=EXIT_ITEM_FAILED)
 
 
 def register(app: typer.Typer) -> None:

@@ -167,3 +167,166 @@ def test_recover_counts_an_unreaped_zombie_as_dead():
     finally:
         child.wait()
     assert _local_pid_dead(f"{socket.gethostname()}:{child.pid}")  # reaped: gone
+
+
+# ---- scripts: --json, exit codes, choices in --help (issue 16 item 6) ---------------------------
+
+def _fake_server(monkeypatch):
+    """A configured (unreachable) server whose run_deployment hands out flow-run ids."""
+    import uuid
+    from types import SimpleNamespace
+
+    import prefect.deployments
+
+    calls = []
+
+    def run_deployment(name, **kw):
+        run_id = uuid.uuid4()
+        calls.append({"name": name, "id": str(run_id), **kw})
+        return SimpleNamespace(id=run_id)
+
+    monkeypatch.setattr(prefect.deployments, "run_deployment", run_deployment)
+    return calls
+
+
+def test_submit_json_lists_flow_runs_and_refused_with_reasons(monkeypatch, tmp_path):
+    import json
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import app
+
+    calls = _fake_server(monkeypatch)
+    good = _session(tmp_path / "good.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": "1.0", "session_id": "b"')
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        ok = CliRunner().invoke(app, ["jobs", "submit", str(good), "--priority", "high", "--json"])
+        mixed = CliRunner().invoke(app, ["jobs", "submit", str(good), str(bad), "--json"])
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.stdout)
+    assert set(doc) >= {"submitted", "refused", "n_submitted", "n_refused", "priority", "model"}
+    assert doc["n_submitted"] == 1 and doc["refused"] == [] and doc["priority"] == "high"
+    (sub,) = doc["submitted"]
+    assert sub == {"path": str(good), "session_id": "cli-s1", "flow_run_id": calls[0]["id"]}
+    assert calls[0]["work_queue_name"] == "high"
+    assert "queued" in ok.stderr  # the human lines went to stderr
+
+    assert mixed.exit_code == 2, mixed.output  # a refused session: non-zero (2, bad input), the valid one still queued
+    doc = json.loads(mixed.stdout)
+    assert doc["n_submitted"] == 1 and doc["n_refused"] == 1
+    assert doc["refused"][0]["path"] == str(bad) and doc["refused"][0]["reason"]
+    assert len(calls) == 2
+
+
+def test_submit_json_without_a_server_prints_nothing_on_stdout(no_prefect_api, tmp_path):
+    from flows.cli import app
+
+    res = CliRunner().invoke(app, ["jobs", "submit", str(tmp_path / "s.json"), "--json"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and "PREFECT_API_URL" in res.stderr
+
+
+def test_submit_rejects_an_unknown_priority_with_the_choices(tmp_path):
+    from flows.cli import app
+
+    res = CliRunner().invoke(app, ["jobs", "submit", str(tmp_path / "s.json"), "--priority", "urgent"])
+    assert res.exit_code == 2 and "urgent" in res.output and "high" in res.output
+
+
+def test_priority_choices_are_the_work_queues():
+    from flows.cli_jobs import Priority
+    from flows.jobs import PRIORITIES
+
+    assert [p.value for p in Priority] == list(PRIORITIES)
+
+
+@pytest.mark.parametrize("cmd,choices", [
+    (["jobs", "submit"], ["high|normal|low", "deep|grabcut"]),
+    (["reprocess"], ["threads|dask", "deep|grabcut"]),
+    (["export"], ["davis|coco|cvat|labelstudio"]),
+    (["import"], ["davis|coco|cvat|labelstudio"]),
+])
+def test_help_lists_choices_json_and_exit_codes(cmd, choices):
+    from flows.cli import app
+
+    res = CliRunner().invoke(app, [*cmd, "--help"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    for c in choices:
+        assert c in res.stdout, (c, res.stdout)
+    if cmd[0] in ("jobs", "reprocess"):
+        assert "--json" in res.stdout and "Exit codes" in res.stdout
+
+
+def _results_tree(out: Path, sid: str = "s1") -> None:
+    import json
+
+    d = out / "gc-abc" / sid
+    d.mkdir(parents=True)
+    (d / "results.json").write_text(json.dumps({"session_id": sid, "model_version": "gc-abc", "summary": {"n_frames": 3},
+                                                "timings": {}, "files": ["masks"]}))
+    (d / "DONE").write_text("")
+
+
+def test_results_json_and_exit_1_when_none(tmp_path):
+    import json
+
+    from flows.cli import app
+
+    _results_tree(tmp_path)
+    res = CliRunner().invoke(app, ["jobs", "results", "s1", "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["session_id"] == "s1" and doc["n_results"] == 1
+    assert doc["results"][0]["model_version"] == "gc-abc" and doc["results"][0]["output_dir"].endswith("gc-abc/s1")
+    none = CliRunner().invoke(app, ["jobs", "results", "nope", "--out", str(tmp_path), "--json"])
+    assert none.exit_code == 1
+    assert json.loads(none.stdout)["results"] == [] and "no finished outputs" in none.stderr
+
+
+def _fake_reprocess(monkeypatch, n_failed: int) -> list[dict]:
+    import flows.reprocess
+
+    seen = []
+
+    def fake(**kw):
+        seen.append(kw)
+        rows = [{"session": "a.json", "session_id": "a", "status": "done", "out": "x"}]
+        rows += [{"session": "b.json", "session_id": None, "status": "failed", "reason": "bad log"}] * n_failed
+        return {"model_version": "m-1", "compare_to": None, "n_sessions": len(rows), "n_done": 1, "n_skipped": 0,
+                "n_failed": n_failed, "sessions": rows, "report": "r.json"}
+
+    monkeypatch.setattr(flows.reprocess, "reprocess_flow", fake)
+    return seen
+
+
+@pytest.mark.parametrize("n_failed,code", [(0, 0), (1, 1)])
+def test_reprocess_json_and_exit_1_when_a_session_failed(monkeypatch, n_failed, code):
+    import json
+
+    from flows.cli import app
+
+    seen = _fake_reprocess(monkeypatch, n_failed)
+    res = CliRunner().invoke(app, ["reprocess", "--sessions", "x/*.json", "--model", "m", "--task-runner", "threads",
+                                   "--interactive", "grabcut", "--json"])
+    assert res.exit_code == code, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc) >= {"model_version", "n_done", "n_skipped", "n_failed", "sessions", "report"}
+    assert doc["n_failed"] == n_failed
+    assert seen[0]["task_runner"] == "threads" and seen[0]["interactive"] == "grabcut"  # plain strings reach the flow
+    assert "done" in res.stderr
+
+
+def test_submit_without_json_keeps_the_human_lines_on_stdout(monkeypatch, tmp_path):
+    """What tests/test_jobs_integration.py and scripts read: queued/refused lines on stdout, exit 2."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import app
+
+    _fake_server(monkeypatch)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        res = CliRunner().invoke(app, ["jobs", "submit", str(_session(tmp_path / "good.json")), str(bad)])
+    assert res.exit_code == 2
+    assert "queued" in res.stdout and "refused" in res.stdout
