@@ -8,6 +8,7 @@ the batch jobs, without Prefect: one video, one process).
 from __future__ import annotations
 
 import hashlib
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +17,16 @@ from rich.console import Console
 
 console = Console(soft_wrap=True)
 
-FORMAT_HELP = "davis | coco | cvat | labelstudio"
+FORMAT_HELP = "DAVIS PNGs, COCO (+ YouTube-VIS) JSON, CVAT Segmentation mask 1.1, Label Studio tasks"
+
+
+class Format(str, Enum):
+    """Interchange formats (ivos_core.interchange.FORMATS)."""
+
+    davis = "davis"
+    coco = "coco"
+    cvat = "cvat"
+    labelstudio = "labelstudio"
 
 
 def _fail(exc: BaseException) -> None:
@@ -33,7 +43,7 @@ def _frame_arg(frame: Optional[str]) -> str | int | None:
 def export_cmd(
     job_dir: Path = typer.Argument(..., help="a finished job folder (<out>/<model_version>/<session_id>/)"),
     out: Path = typer.Argument(..., help="the folder to write (new or empty)"),
-    fmt: str = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
+    fmt: Format = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
     frames: bool = typer.Option(False, "--frames/--no-frames", help="also write the video's frames as JPEGs"),
     image_prefix: str = typer.Option("", help="labelstudio: prefix of each task's image URL, e.g. /data/local-files/?d=frames/"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace OUT when it is not empty"),
@@ -41,6 +51,7 @@ def export_cmd(
     """Export a job's masks as DAVIS PNGs, COCO + YouTube-VIS JSON, CVAT Segmentation mask 1.1 or Label Studio tasks."""
     from ivos_core.interchange import InterchangeError, export_job
 
+    fmt = fmt.value
     try:
         path = export_job(job_dir, out, fmt, frames=frames, image_prefix=image_prefix, overwrite=overwrite)
     except (InterchangeError, OSError) as exc:
@@ -53,7 +64,7 @@ def export_cmd(
 def import_cmd(
     source: Path = typer.Argument(..., help="the annotation: DAVIS PNG (or folder), COCO / YouTube-VIS JSON, "
                                              "CVAT Segmentation mask 1.1 folder or zip, Label Studio tasks JSON"),
-    fmt: str = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
+    fmt: Format = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
     video: Path = typer.Option(..., "--video", help="the video it annotates (mp4 or frame folder)"),
     out: Path = typer.Option(..., "--out", help="the session log to write (JSON)"),
     root: Optional[Path] = typer.Option(None, "--root", help="data root the session's video uri is relative to "
@@ -73,6 +84,7 @@ def import_cmd(
     from ivos_core.interchange import InterchangeError, import_mask
     from ivos_core.interchange.sessions import mask_session, parse_click, video_ref
 
+    fmt = fmt.value
     try:
         vref = video_ref(video, root=root)
         got = import_mask(fmt, source, frame=_frame_arg(frame), label=label, size=(vref.height, vref.width))
