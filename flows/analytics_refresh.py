@@ -1,7 +1,8 @@
 """Prefect flow ``analytics-refresh``: load new logs and results into DuckDB, rebuild the report.
 
 Scheduled (cron, see deployments/prefect.yaml). DuckDB allows one writing process, so this flow
-is the single writer: jobs and evaluations write files, this flow ingests them incrementally.
+is the single writer: jobs and evaluations write files, this flow ingests them incrementally, then
+publishes the read-only snapshot analysts open (``<db stem>.snapshot.duckdb``, analytics.snapshot).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def load_logs(db: str, sessions: list[str], job_results: list[str], eval_results
             out["job_results"] = _as_dict(store.load_job_results([Path(p) for p in job_results]))
         if eval_results:
             out["eval_results"] = _as_dict(store.load_eval_results([Path(p) for p in eval_results]))
+        # analysts read this copy while the next refresh writes (analytics.snapshot)
+        print(f"analysts' snapshot: {store.publish_snapshot()}")
     return out
 
 

@@ -70,6 +70,8 @@ def load_cmd(
     workers: Optional[int] = typer.Option(None, help="validation processes (default: CPU count)"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP + ": {db, kind, loaded, unchanged, quarantined, "
                                                                    "files_loaded, files_skipped}"),
+    snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot",
+                                  help="then publish the read-only analysts' copy <stem>.snapshot.duckdb beside --db"),
 ) -> None:
     """Load session logs (or job / evaluation results) idempotently and incrementally.
 
@@ -87,11 +89,14 @@ def load_cmd(
                 rep = store.load_job_results(paths)
             else:
                 rep = store.load_eval_results(paths)
+            snap = store.publish_snapshot() if snapshot else None
         t = Table(title=f"load into {db}")
         for c in ("loaded", "unchanged", "quarantined", "files loaded", "files skipped"):
             t.add_column(c, justify="right")
         t.add_row(*(str(v) for v in (rep.loaded, rep.unchanged, rep.quarantined, rep.files_loaded, rep.files_skipped)))
         console.print(t)
+        if snap is not None:
+            console.print(f"analysts' snapshot: {snap}")
     if as_json:
         emit_json({"db": str(db), "kind": kind.value, "loaded": rep.loaded, "unchanged": rep.unchanged,
                    "quarantined": rep.quarantined, "files_loaded": rep.files_loaded, "files_skipped": rep.files_skipped})
