@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from flows.cli_common import console, prefect_defaults, print_rows  # noqa: F401  (shared with the sub-command modules)
+from flows.cli_common import (EXIT_ITEM_FAILED, JSON_HELP, console, emit_json, human_to_stderr,  # noqa: F401
+                              prefect_defaults, print_rows)  # (console etc. shared with the sub-command modules)
 
 app = typer.Typer(help="ivos: interactive video object segmentation, batch jobs and usage analytics.", no_args_is_help=True)
 schema_app = typer.Typer(help="Print the JSON schemas of the data contracts.", no_args_is_help=True)
@@ -21,6 +23,26 @@ app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 
 DATASETS = ("grabcut", "coco_mval", "berkeley", "davis", "pascal", "sbd", "synthetic")
+
+EvalDataset = Enum("EvalDataset", {d: d for d in DATASETS}, type=str)
+EvalDataset.__doc__ = "Datasets of `ivos eval interactive` (ivos_core.data's loaders)."
+
+
+class EvalMethod(str, Enum):
+    """Methods of `ivos eval interactive` (ivos_core.methods.build_method)."""
+
+    grabcut = "grabcut"  # the NoC baseline, clicks as seeds
+    grabcut_rerun = "grabcut-rerun"
+    grabcut_continue = "grabcut-continue"
+    grabcut_box = "grabcut-box"  # the paper's box corrector (section 3.3)
+    grabcut_nobox = "grabcut-nobox"
+    ours = "ours"
+    ifcn = "ifcn"
+
+
+class DavisFrames(str, Enum):
+    first = "first"
+    all = "all"
 
 
 @schema_app.command("session")
@@ -120,11 +142,11 @@ def _paired_report(files: list[Path], docs: list[dict], names: list[str], path: 
 
 @eval_app.command("interactive")
 def eval_interactive(
-    dataset: str = typer.Option("grabcut", help=f"one of {', '.join(DATASETS)}"),
+    dataset: EvalDataset = typer.Option(EvalDataset.grabcut, help="the evaluation set"),
     root: Path = typer.Option(..., help="dataset root (e.g. ../shared/data/GrabCut)"),
-    method: str = typer.Option(
-        "grabcut", help="grabcut (NoC baseline, clicks as seeds) | grabcut-rerun | grabcut-continue | grabcut-box "
-                        "(the §3.3 box corrector) | ours | ifcn"),
+    method: EvalMethod = typer.Option(
+        EvalMethod.grabcut, help="grabcut (NoC baseline, clicks as seeds), grabcut-rerun, grabcut-continue, grabcut-box "
+                                 "(the §3.3 box corrector), grabcut-nobox, ours (our network) or ifcn (needs --checkpoint)"),
     checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint for ours/ifcn"),
     crf: bool = typer.Option(False, "--crf/--no-crf", help="dense-CRF refinement of deep predictions"),
     zoom_in: bool = typer.Option(False, "--zoom-in/--no-zoom-in",
@@ -139,7 +161,7 @@ def eval_interactive(
         None, "--grabcut-band", min=0.0,
         help="refine the deep mask's boundary with GrabCut in a band of this fraction of the image diagonal "
              "(>= 1: the whole image; choose it on COCO_MVal dev)"),
-    davis_frames: str = typer.Option("first", help="davis only: 'first' frames of each sequence or 'all' frames"),
+    davis_frames: DavisFrames = typer.Option(DavisFrames.first, help="davis only: the first frame of each sequence or all frames"),
     split: Optional[str] = typer.Option(
         None, help="davis: split (default val for first frames, train for all); coco_mval: dev (default, the "
                    "interactive DEVELOPMENT set) or train"),
@@ -152,14 +174,21 @@ def eval_interactive(
         False, "--select",
         help="this run is used to CHOOSE a setting: refuse unless the dataset/split is a development set "
              "(coco_mval dev, the DAVIS video dev sequences)"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP + ": the summary (summary.json's content: noc, miou_at, "
+                                                                   "n, failed_items, skipped, ...) plus out"),
 ) -> None:
     """NoC@85/90 and mIoU@k with the robot user (Prefect flow ``eval-interactive``).
 
     summary.json records the dataset, split, role (test/development/training) and this command.
+
+    Exit codes: 0 every item evaluated; 1 any item failed (it is counted at the click cap and listed
+    in failed_items; the summary and files are still written); 2 bad usage, or --select on a
+    set that is not a development set. Items skipped for broken data do not change the exit code.
     """
     prefect_defaults()
-    if dataset not in DATASETS:
-        raise typer.BadParameter(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    dataset = dataset.value
+    method = method.value
+    davis_frames = davis_frames.value
     if select:
         from ivos_core.splits import TestSetError, require_development
 
@@ -169,13 +198,10 @@ def eval_interactive(
         except TestSetError as exc:
             console.print(f"[red]refused[/red]: {exc}")
             raise typer.Exit(2) from exc
-    from flows.eval_interactive import eval_interactive_flow
     from ivos_core.evaluation import summary_table
 
     dataset_kw: dict = {}
     if dataset == "davis":
-        if davis_frames not in ("first", "all"):
-            raise typer.BadParameter(f"--davis-frames must be 'first' or 'all', got {davis_frames!r}")
         dataset_kw["frames"] = davis_frames
         if split:
             dataset_kw["split"] = split
@@ -185,30 +211,42 @@ def eval_interactive(
         dataset_kw["split"] = split or "dev"
     elif split:
         raise typer.BadParameter(f"--split applies to davis and coco_mval only, not {dataset!r}")
-    summary = eval_interactive_flow(
-        dataset=dataset,
-        root=str(root),
-        method=method,
-        checkpoint=str(checkpoint) if checkpoint else None,
-        crf=crf,
-        zoom_in=zoom_in,
-        flip=flip,
-        colour=colour,
-        keep_clicked=keep_clicked,
-        grabcut_band=grabcut_band or None,
-        dataset_kw=dataset_kw or None,
-        max_clicks=max_clicks,
-        limit=limit,
-        seed=seed,
-        out=str(out),
-    )
-    print_rows(summary_table([summary]), title="interactive evaluation")
-    for s in summary.get("failed_items", [])[:20]:
-        console.print(f"[red]failed (counted at the cap)[/red] {s['item']}: {s['error']}")
-    for s in summary.get("skipped", [])[:20]:
-        console.print(f"[yellow]skipped (data)[/yellow] {s['item']}: {s['reason']}")
-    console.print(f"set: {summary.get('dataset')}/{summary.get('split')} ({summary.get('role')})")
-    console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
+    with human_to_stderr(as_json):
+        summary = _run_eval(
+            dataset=dataset,
+            root=str(root),
+            method=method,
+            checkpoint=str(checkpoint) if checkpoint else None,
+            crf=crf,
+            zoom_in=zoom_in,
+            flip=flip,
+            colour=colour,
+            keep_clicked=keep_clicked,
+            grabcut_band=grabcut_band or None,
+            dataset_kw=dataset_kw or None,
+            max_clicks=max_clicks,
+            limit=limit,
+            seed=seed,
+            out=str(out),
+        )
+        print_rows(summary_table([summary]), title="interactive evaluation")
+        for s in summary.get("failed_items", [])[:20]:
+            console.print(f"[red]failed (counted at the cap)[/red] {s['item']}: {s['error']}")
+        for s in summary.get("skipped", [])[:20]:
+            console.print(f"[yellow]skipped (data)[/yellow] {s['item']}: {s['reason']}")
+        console.print(f"set: {summary.get('dataset')}/{summary.get('split')} ({summary.get('role')})")
+        console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
+    if as_json:
+        emit_json({**summary, "out": str(out)})
+    if summary.get("failed_items"):
+        raise typer.Exit(code=EXIT_ITEM_FAILED)
+
+
+def _run_eval(**kw) -> dict:
+    """The ``eval-interactive`` flow (a seam for tests)."""
+    from flows.eval_interactive import eval_interactive_flow
+
+    return eval_interactive_flow(**kw)
 
 
 @app.command("demo")

@@ -89,7 +89,84 @@ def test_eval_cli_rejects_unknown_dataset(tmp_path):
     from flows.cli import app
 
     res = CliRunner().invoke(app, ["eval", "interactive", "--dataset", "imagenet", "--root", str(tmp_path)])
-    assert res.exit_code != 0 and "unknown dataset" in res.output
+    assert res.exit_code == 2 and "imagenet" in res.output and "coco_mval" in res.output  # usage error, the choices
+
+
+def test_eval_cli_help_lists_datasets_methods_and_exit_codes():
+    from typer.testing import CliRunner
+
+    from flows.cli import DATASETS, app
+
+    res = CliRunner().invoke(app, ["eval", "interactive", "--help"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0
+    assert "|".join(DATASETS) in res.stdout
+    assert "grabcut|grabcut-rerun|grabcut-continue|grabcut-box|grabcut-nobox|ours|ifcn" in res.stdout
+    assert "first|all" in res.stdout and "--json" in res.stdout and "Exit codes" in res.stdout
+
+
+@pytest.fixture
+def live_prefect_console():
+    """Prefect sets up its console log handler on the first flow run, on the sys.stderr of that
+    moment: inside an earlier CliRunner.invoke, a stream closed since, and a later in-process flow
+    run would log into it (and recurse through log_prints). Point it at the real stderr around the
+    test. (A real `ivos` process runs one command: no such stale stream.)"""
+    import logging
+    import sys
+
+    def fix() -> None:
+        names = [""] + [n for n in list(logging.root.manager.loggerDict) if n.startswith("prefect")]
+        for n in names:
+            for h in logging.getLogger(n).handlers:
+                if type(h).__name__ == "PrefectConsoleHandler":
+                    h.stream = sys.__stderr__  # not setStream: it flushes the closed one
+                    h.console.file = sys.__stderr__
+
+    fix()
+    yield
+    fix()
+
+
+def test_eval_cli_json_summary_on_stdout(prefect_harness, live_prefect_console, synth, tmp_path):
+    """--json: the summary is the only thing on stdout; a data-skipped item does not fail the run."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    out = tmp_path / "e"
+    res = CliRunner().invoke(app, ["eval", "interactive", "--dataset", "synthetic", "--root", str(synth / "images"),
+                                   "--method", "grabcut", "--max-clicks", "2", "--limit", "2", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc) >= {"dataset", "method", "n", "noc", "miou_at", "failed_items", "skipped", "out"}
+    assert doc["method"].startswith("grabcut") and doc["failed_items"] == [] and doc["out"] == str(out)
+    assert doc["noc"] == json.loads((out / "summary.json").read_text())["noc"]
+    assert "interactive evaluation" in res.stderr  # the table went to stderr
+
+
+def test_eval_cli_exits_1_when_an_item_failed(monkeypatch, tmp_path):
+    """A failed item (counted at the cap, listed) makes the exit code 1; --json still prints the summary."""
+    from typer.testing import CliRunner
+
+    import flows.cli
+    from flows.cli import app
+
+    seen = {}
+
+    def fake(**kw):
+        seen.update(kw)
+        return {"dataset": kw["dataset"], "split": None, "role": "test", "method": kw["method"], "n": 2,
+                "noc": {"0.85": 3.0, "0.9": 4.0}, "miou_at": {"1": 0.5}, "n_failed_items": 1,
+                "failed_items": [{"item": "0002", "error": "RuntimeError: boom", "clicks_done": 0}], "skipped": []}
+
+    monkeypatch.setattr(flows.cli, "_run_eval", fake)
+    args = ["eval", "interactive", "--dataset", "davis", "--davis-frames", "all", "--root", str(tmp_path),
+            "--method", "grabcut-box", "--out", str(tmp_path / "e")]
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 1, res.output
+    assert json.loads(res.stdout)["failed_items"][0]["item"] == "0002"
+    assert seen["dataset"] == "davis" and seen["method"] == "grabcut-box" and seen["dataset_kw"]["frames"] == "all"
+    plain = CliRunner().invoke(app, args)
+    assert plain.exit_code == 1 and "failed (counted at the cap)" in plain.stdout
 
 
 def test_deploy_sets_the_pool_concurrency_to_the_gpu_slots(prefect_harness):
