@@ -182,13 +182,17 @@ def eval_interactive(
     summary.json records the dataset, split, role (test/development/training) and this command.
 
     Exit codes: 0 every item evaluated; 1 any item failed (it is counted at the click cap and listed
-    in failed_items; the summary and files are still written); 2 bad usage, or --select on a
-    set that is not a development set. Items skipped for broken data do not change the exit code.
+    in failed_items; the summary and files are still written); 2 bad usage (an unusable --root,
+    ifcn without --checkpoint, ...), or --select on a set that is not a development set. Items
+    skipped for broken data do not change the exit code.
     """
     prefect_defaults()
     dataset = dataset.value
     method = method.value
     davis_frames = davis_frames.value
+    if method == "ifcn" and checkpoint is None:
+        raise typer.BadParameter("method ifcn needs --checkpoint (a distance-map model: `ivos train interactive "
+                                 "--encoding distance --no-mask`)", param_hint="'--checkpoint'")
     if select:
         from ivos_core.splits import TestSetError, require_development
 
@@ -211,6 +215,16 @@ def eval_interactive(
         dataset_kw["split"] = split or "dev"
     elif split:
         raise typer.BadParameter(f"--split applies to davis and coco_mval only, not {dataset!r}")
+    from ivos_core.data import DatasetError, open_dataset
+    from ivos_core.data.common import SampleError
+
+    try:  # an unusable --root is a usage error: one line, exit 2, before any flow or server starts
+        open_dataset(dataset, str(root), **dataset_kw)
+    except SampleError:
+        pass  # one broken sample: the evaluation skips it and lists it
+    except DatasetError as exc:
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
     with human_to_stderr(as_json):
         summary = _run_eval(
             dataset=dataset,

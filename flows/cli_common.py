@@ -57,8 +57,22 @@ def human_to_stderr(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
+    saved = None
+    try:  # a real process: also file descriptor 1, for subprocesses (Prefect's temporary server) and C code
+        if sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            os.dup2(2, 1)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            sys.stderr.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def emit_json(doc: Any) -> None:

@@ -143,7 +143,7 @@ def test_eval_cli_json_summary_on_stdout(prefect_harness, live_prefect_console, 
     assert "interactive evaluation" in res.stderr  # the table went to stderr
 
 
-def test_eval_cli_exits_1_when_an_item_failed(monkeypatch, tmp_path):
+def test_eval_cli_exits_1_when_an_item_failed(monkeypatch, synth, tmp_path):
     """A failed item (counted at the cap, listed) makes the exit code 1; --json still prints the summary."""
     from typer.testing import CliRunner
 
@@ -159,7 +159,7 @@ def test_eval_cli_exits_1_when_an_item_failed(monkeypatch, tmp_path):
                 "failed_items": [{"item": "0002", "error": "RuntimeError: boom", "clicks_done": 0}], "skipped": []}
 
     monkeypatch.setattr(flows.cli, "_run_eval", fake)
-    args = ["eval", "interactive", "--dataset", "davis", "--davis-frames", "all", "--root", str(tmp_path),
+    args = ["eval", "interactive", "--dataset", "davis", "--davis-frames", "all", "--root", str(synth / "davis"),
             "--method", "grabcut-box", "--out", str(tmp_path / "e")]
     res = CliRunner().invoke(app, [*args, "--json"])
     assert res.exit_code == 1, res.output
@@ -207,3 +207,19 @@ def test_deploy_creates_the_cpu_pool_with_the_priority_queues(prefect_harness):
     limit, queues = asyncio.run(cpu_pool(None))
     assert limit is None and queues["high"] < queues["normal"] < queues["low"]
     assert asyncio.run(cpu_pool(4))[0] == 4
+
+
+@pytest.mark.parametrize("args,says", [(["--dataset", "grabcut"], "error: "),  # an empty folder: no GrabCut layout
+                                       (["--dataset", "synthetic", "--method", "ifcn"], "--checkpoint")])
+def test_eval_cli_usage_errors_exit_2_in_one_line(monkeypatch, tmp_path, args, says):
+    from typer.testing import CliRunner
+
+    import flows.cli
+    from flows.cli import app
+
+    monkeypatch.setattr(flows.cli, "_run_eval", lambda **kw: pytest.fail("the flow must not start"))
+    res = CliRunner().invoke(app, ["eval", "interactive", *args, "--root", str(tmp_path), "--json"])
+    assert res.exit_code == 2, res.output
+    assert res.stdout == "" and "Traceback" not in res.output and says in res.stderr
+    if says == "error: ":
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
