@@ -9,8 +9,15 @@ from typing import Optional
 
 import typer
 
-from flows.cli_common import (EXIT_ITEM_FAILED, JSON_HELP, console, emit_json, human_to_stderr,  # noqa: F401
-                              prefect_defaults, print_rows)  # (console etc. shared with the sub-command modules)
+from flows.cli_common import (  # noqa: F401  (console etc. are shared with the sub-command modules)
+    EXIT_ITEM_FAILED,
+    JSON_HELP,
+    console,
+    emit_json,
+    human_to_stderr,
+    prefect_defaults,
+    print_rows,
+)
 
 app = typer.Typer(help="ivos: interactive video object segmentation, batch jobs and usage analytics.", no_args_is_help=True)
 schema_app = typer.Typer(help="Print the JSON schemas of the data contracts.", no_args_is_help=True)
@@ -318,12 +325,12 @@ def train_interactive(
 
 
 def _mount() -> None:
+    from flows.annotate.cli import register as register_annotate
     from flows.cli_analytics import analytics_app
     from flows.cli_interchange import register as register_interchange
     from flows.cli_jobs import register as register_jobs
     from flows.cli_simulate import simulate_app
     from flows.cli_video import register as register_video
-    from flows.annotate.cli import register as register_annotate
 
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(simulate_app, name="simulate")

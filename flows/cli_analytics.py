@@ -14,7 +14,13 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from flows.cli_common import EXIT_ITEM_FAILED, JSON_HELP, console, emit_json, human_to_stderr
+from flows.cli_common import (
+    EXIT_ITEM_FAILED,
+    JSON_HELP,
+    console,
+    emit_json,
+    human_to_stderr,
+)
 
 analytics_app = typer.Typer(help="Usage analytics: DuckDB store of session logs and results.", no_args_is_help=True)
 

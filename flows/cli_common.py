@@ -10,7 +10,8 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table

@@ -9,8 +9,16 @@ from typing import Optional
 
 import typer
 
-from flows.cli_common import (EXIT_ITEM_FAILED, EXIT_USAGE, JSON_HELP, console, emit_json, human_to_stderr,
-                              prefect_defaults, print_rows)
+from flows.cli_common import (
+    EXIT_ITEM_FAILED,
+    EXIT_USAGE,
+    JSON_HELP,
+    console,
+    emit_json,
+    human_to_stderr,
+    prefect_defaults,
+    print_rows,
+)
 from ivos_core.shipped import DEFAULT_MODEL
 
 jobs_app = typer.Typer(help="Queued segmentation jobs on the ivos-gpu work pool.", no_args_is_help=True)
