@@ -75,7 +75,7 @@ def load_cmd(
     kind: Kind = typer.Option(Kind.sessions, "--kind", help="what the files hold"),
     workers: Optional[int] = typer.Option(None, help="validation processes (default: CPU count)"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP + ": {db, kind, loaded, unchanged, quarantined, "
-                                                                   "files_loaded, files_skipped}"),
+                                                                   "files_loaded, files_skipped, snapshot}"),
     snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot",
                                   help="then publish the read-only analysts' copy <stem>.snapshot.duckdb beside --db"),
 ) -> None:
@@ -105,7 +105,8 @@ def load_cmd(
             console.print(f"analysts' snapshot: {snap}")
     if as_json:
         emit_json({"db": str(db), "kind": kind.value, "loaded": rep.loaded, "unchanged": rep.unchanged,
-                   "quarantined": rep.quarantined, "files_loaded": rep.files_loaded, "files_skipped": rep.files_skipped})
+                   "quarantined": rep.quarantined, "files_loaded": rep.files_loaded, "files_skipped": rep.files_skipped,
+                   "snapshot": None if snap is None else str(snap)})
     if rep.quarantined:
         raise typer.Exit(code=EXIT_ITEM_FAILED)
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tests.test_analytics_store import jsonl, session
 
-KEYS = {"db", "kind", "loaded", "unchanged", "quarantined", "files_loaded", "files_skipped"}
+KEYS = {"db", "kind", "loaded", "unchanged", "quarantined", "files_loaded", "files_skipped", "snapshot"}
 
 
 def _load(*args: str):
@@ -26,6 +26,7 @@ def test_load_json_counts_and_exit_0_when_all_load(tmp_path: Path) -> None:
     doc = json.loads(res.stdout)  # stdout holds the document and nothing else
     assert set(doc) == KEYS
     assert (doc["loaded"], doc["quarantined"], doc["files_loaded"], doc["kind"]) == (2, 0, 1, "sessions")
+    assert doc["snapshot"] and Path(doc["snapshot"]).is_file()
     assert "load into" in res.stderr  # the human table went to stderr
     again = _load(str(f), "--db", str(db), "--workers", "1", "--json")  # nothing new: still exit 0
     assert again.exit_code == 0 and json.loads(again.stdout)["files_skipped"] == 1
