@@ -2,7 +2,7 @@
 frames (:meth:`fit`) and propagation through the video (:meth:`propagate`), as a mixin of
 :class:`~ivos_core.video.VideoSegmenter` (it reads the segmenter's ``state``, ``options``,
 ``parent``, ``device``, ``seed``, ``batch_size``, ``finetune_kwargs``, ``frame``/``mask`` and
-``_work``). The training loop itself is :func:`ivos_core.osvos_training.finetune`."""
+``_work``). The training loop itself is :func:`ivos_core.video.finetune.finetune`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ivos_core.osvos_training import TrainProgressFn, finetune
+from ivos_core.video.finetune import TrainProgressFn, finetune
 from ivos_core.video.state import FrameResult, PropagationStats, VideoSegmenterError
 from ivos_core.video_prior import FlowPrior
 

@@ -62,7 +62,7 @@ class VideoSegmenter(_OSVOS, _Quality):
     ``mask_dir``: keep the packed masks in a memory-mapped file there instead of RAM.
     ``temporal_weight``: weight of temporal consistency (vs. boundary confidence) in the
     worst-frame proxy of :meth:`frame_scores`.
-    ``finetune_kwargs``: passed to :func:`ivos_core.osvos_training.finetune` (``lr``, ``crop``,
+    ``finetune_kwargs``: passed to :func:`ivos_core.video.finetune.finetune` (``lr``, ``crop``,
     ``batch_size``, ``augment``...); they win over ``options``.
     """
 
