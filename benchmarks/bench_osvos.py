@@ -9,7 +9,7 @@
   configuration's 500 fine-tuning steps (bfloat16 autocast, channels-last; paper: ~1 min, target
   <= 30 s) and batched propagation (paper: ~100 ms/frame, target <= 10 ms/frame).
 
-A fine-tuning step is a full :func:`ivos_core.osvos_training.finetune` step: augmentation warp,
+A fine-tuning step is a full :func:`ivos_core.video.finetune.finetune` step: augmentation warp,
 forward with side outputs, class-balanced loss, backward, Adam. Propagation is
 :meth:`ivos_core.video.VideoSegmenter.propagate_all` over an in-memory 854x480 clip (network,
 sigmoid, confidence band, packed-bit mask storage), so it is the pipeline's rate, not only the
@@ -32,7 +32,7 @@ import torch
 
 from benchmarks.common import machine, timeit
 from ivos_core.models.osvos import build_osvos
-from ivos_core.osvos_training import finetune
+from ivos_core.video.finetune import finetune
 from ivos_core.video import VideoSegmenter
 
 H, W = 480, 854

@@ -1,7 +1,7 @@
 """``ivos simulate ...``: behaviour-simulated session logs and the motion difficulty table.
 
 A Typer sub-app (``simulate_app``) that the main CLI mounts as ``ivos simulate``; it imports no
-Prefect, so it starts fast. Library code lives in :mod:`ivos_core.behaviour` and
+Prefect, so it starts fast. Library code lives in :mod:`ivos_core.users` and
 :mod:`ivos_core.difficulty`; these commands only resolve paths, build the segmenter and print.
 """
 
@@ -51,7 +51,7 @@ def sessions(
     """Simulate N annotation sessions (clickers, strokers, highlighters) and write them as JSON."""
     import numpy as np
 
-    from ivos_core.behaviour import (
+    from ivos_core.users import (
         at_scale,
         flow_propagate,
         grabcut_segment,

@@ -75,7 +75,7 @@ def simulate_users(
     (the shipped model's dev-chosen CRF / colour cue) - paper §4 behaviours."""
     import numpy as np
 
-    from ivos_core.behaviour import (
+    from ivos_core.users import (
         flow_propagate,
         model_segment,
         sample_users,

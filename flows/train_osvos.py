@@ -1,6 +1,6 @@
 """Prefect flow ``train-osvos-parent``: OSVOS parent training on DAVIS train, resumable.
 
-Wraps :func:`ivos_core.osvos_training.train_parent`, which checkpoints ``<out>/last`` every
+Wraps :func:`ivos_core.training.osvos_parent.train_parent`, which checkpoints ``<out>/last`` every
 ``checkpoint_every`` steps and writes ``<out>/parent`` at the end. The task retries once; a retry
 (or a re-run with ``resume``) continues from ``last`` with the same batches an uninterrupted run
 would have seen. Progress is a Prefect progress artifact.
@@ -15,7 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from flows.progress import FlowProgress, artifact_key
-from ivos_core.osvos_training import OSVOSTrainConfig, TrainProgress
+from ivos_core.training.osvos_parent import OSVOSTrainConfig
+from ivos_core.video.finetune import TrainProgress
 
 #: Named starting points. ``lite``: the CPU network (OSVOSTrainConfig defaults); ``paper``: the
 #: VGG-16 network with side outputs - a GPU configuration (bigger crops, more steps).
@@ -44,7 +45,7 @@ def train_parent_task(
 ) -> dict[str, Any]:
     """Train (or resume) the parent on the split's sequences (minus the video development ones
     with ``holdout_dev``; plus COCO_MVal train stills with ``stills``); returns where it went."""
-    from ivos_core.osvos_training import parent_training_sequences, train_parent
+    from ivos_core.training.osvos_parent import parent_training_sequences, train_parent
     from ivos_core.splits import VIDEO_DEV_SEQUENCES
 
     cfg = OSVOSTrainConfig.from_dict(config)

@@ -1,13 +1,15 @@
 """The interactive evaluation protocol (NoC@t, mIoU@k) with pluggable methods.
 
-The loop is the standard robot-user protocol (RITM, iFCN, the paper's §3.1): start from an empty
-mask, let :class:`~ivos_core.simulation.RobotUser` place the next click at the interior-most
-point of the largest error, run the method on *all* clicks so far and the previous mask, record
-IoU (ignore band excluded), repeat up to ``max_clicks``. Every method sees the same clicks for the
-same predictions, so methods compare fairly.
+The loop is the standard robot-user protocol (RITM, iFCN, the paper's §3.1), the one
+:func:`ivos_core.robot.robot_loop`: start from an empty mask, let
+:class:`~ivos_core.robot.RobotUser` place the next click at the interior-most point of the
+largest error, run the method on *all* clicks so far and the previous mask, record IoU (ignore
+band excluded), repeat up to ``max_clicks``. Every method sees the same clicks for the same
+predictions, so methods compare fairly.
 
 Methods are plugins: anything with ``name``, ``set_image(image)`` and
-``predict(inputs, prev_mask) -> bool mask`` (see :class:`InteractiveMethod`).
+``predict(inputs, prev_mask) -> bool mask`` (:class:`ivos_core.protocols.InteractiveMethod`,
+re-exported here as :data:`InteractiveMethod`).
 
 Honest bookkeeping (issue 12):
 
@@ -25,32 +27,17 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Sequence
 
 import numpy as np
 
-from ivos_core.interactions import Click, Stroke
-from ivos_core.metrics import iou, miou_curve, noc
-from ivos_core.protocols import ProgressFn
-from ivos_core.simulation import RobotUser
+from ivos_core.metrics import miou_curve, noc
+from ivos_core.protocols import InteractiveMethod, ProgressFn, UserInput
+from ivos_core.robot import RobotRun, robot_loop, robot_user
 from ivos_core.splits import role_of
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.85, 0.9)
-
-
-@runtime_checkable
-class InteractiveMethod(Protocol):
-    """What the protocol needs from a method (GrabCut, our network, iFCN, ...)."""
-
-    name: str
-
-    def set_image(self, image: np.ndarray) -> None:
-        """Per-image preparation; ``image`` is (H, W, 3) uint8 RGB."""
-
-    def predict(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
-        """All inputs so far + the previous mask -> (H, W) bool mask."""
 
 
 class EmptyObjectError(ValueError):
@@ -203,53 +190,44 @@ def evaluate_sample(
     if not np.any(gt & ~ignore if ignore is not None else gt):
         # NoC is undefined without an object: the robot has nothing to click
         raise EmptyObjectError("empty object mask (no foreground outside the ignore band): nothing to segment")
-    robot = RobotUser(gt, ignore)
-    pred = np.zeros_like(gt)
-    clicks: list[Click] = []
-    ious: list[float] = []
-    secs: list[float] = []
-    stopped = False
+    user = robot_user(gt, ignore)
+    run = RobotRun()
 
     def failure(msg: str) -> MethodFailure:
-        return MethodFailure(msg, [(int(c.x), int(c.y), bool(c.positive)) for c in clicks], list(ious))
+        return MethodFailure(msg, _click_tuples(run.inputs), list(run.ious))
 
-    try:
-        method.set_image(image)
-    except Exception as exc:
-        raise failure(f"set_image: {type(exc).__name__}: {exc}") from exc
-    for _ in range(max_clicks):
-        click = robot.next_click(pred)
-        if click is None:
-            stopped = True
-            break
-        clicks.append(click)
-        t0 = time.perf_counter()
+    def predict(clicks: list[UserInput], prev: np.ndarray | None) -> np.ndarray:
         try:
-            out = method.predict(list(clicks), pred)
+            out = method.predict(clicks, prev)
         except Exception as exc:
             raise failure(f"predict (click {len(clicks)}): {type(exc).__name__}: {exc}") from exc
-        secs.append(time.perf_counter() - t0)
         out = np.asarray(out, dtype=bool)
         if out.shape != gt.shape:
             raise failure(
                 f"method {method.name!r} returned a mask of shape {out.shape} for an image of "
                 f"shape {gt.shape}; methods must predict at the image's own size"
             )
-        pred = out
-        ious.append(iou(pred, gt, ignore))
-        if stop_at is not None and ious[-1] >= stop_at:
-            stopped = True
-            break
+        return out
+
+    try:
+        method.set_image(image)
+    except Exception as exc:
+        raise failure(f"set_image: {type(exc).__name__}: {exc}") from exc
+    stop = None if stop_at is None else (lambda v: v >= stop_at)
+    robot_loop(predict, gt, ignore, start=np.zeros_like(gt), max_steps=max_clicks, stop=stop, user=user, run=run)
     return SampleResult(
         sample_id=sample_id,
         height=int(gt.shape[0]),
         width=int(gt.shape[1]),
-        clicks=[(int(c.x), int(c.y), bool(c.positive)) for c in clicks],
-        ious=[float(v) for v in ious],
-        seconds=secs,
-        stopped_early=stopped,
+        clicks=_click_tuples(run.inputs),
+        ious=[float(v) for v in run.ious],
+        seconds=run.seconds,
+        stopped_early=run.stopped,
     )
 
+
+def _click_tuples(clicks: Sequence[UserInput]) -> list[tuple[int, int, bool]]:
+    return [(int(c.x), int(c.y), bool(c.positive)) for c in clicks]
 
 
 def evaluate_interactive(
@@ -307,33 +285,36 @@ def evaluate_interactive(
         except SampleError as exc:
             result.skipped.append((str(getattr(exc, "path", sid)), str(getattr(exc, "reason", exc))))
         else:
-            try:
-                result.samples.append(
-                    evaluate_sample(
-                        method,
-                        sample.image,
-                        sample.mask,
-                        sample.ignore,
-                        sample_id=sample.sample_id,
-                        max_clicks=max_clicks,
-                        stop_at=stop_at,
-                    )
-                )
-            except EmptyObjectError as exc:  # data: nothing to segment, the same for every method
-                result.skipped.append((str(sample.source), str(exc)))
-            except Exception as exc:  # the method failed: count at the cap, list it, carry on
-                clicks = getattr(exc, "clicks", [])
-                h, w = np.asarray(sample.mask).shape[:2]
-                result.samples.append(
-                    SampleResult(
-                        sample_id=sample.sample_id, height=int(h), width=int(w), clicks=list(clicks),
-                        ious=list(getattr(exc, "ious", [])), seconds=[], stopped_early=False,
-                        error=str(exc) if isinstance(exc, MethodFailure) else f"{type(exc).__name__}: {exc}",
-                    )
-                )
+            _evaluate_loaded(result, method, sample, max_clicks=max_clicks, stop_at=stop_at)
         if progress is not None:
             progress(i + 1, len(ids), sid)
     return result
+
+
+def _evaluate_loaded(
+    result: EvalResult, method: InteractiveMethod, sample: Any, *, max_clicks: int, stop_at: float | None
+) -> None:
+    """One loaded sample into ``result``: a sample, a skip (no object: a data problem, the same for
+    every method) or a failed item (the method failed: counted at the cap, listed, carry on)."""
+    try:
+        result.samples.append(
+            evaluate_sample(
+                method, sample.image, sample.mask, sample.ignore,
+                sample_id=sample.sample_id, max_clicks=max_clicks, stop_at=stop_at,
+            )
+        )
+    except EmptyObjectError as exc:
+        result.skipped.append((str(sample.source), str(exc)))
+    except Exception as exc:
+        clicks = getattr(exc, "clicks", [])
+        h, w = np.asarray(sample.mask).shape[:2]
+        result.samples.append(
+            SampleResult(
+                sample_id=sample.sample_id, height=int(h), width=int(w), clicks=list(clicks),
+                ious=list(getattr(exc, "ious", [])), seconds=[], stopped_early=False,
+                error=str(exc) if isinstance(exc, MethodFailure) else f"{type(exc).__name__}: {exc}",
+            )
+        )
 
 
 def _seed_everything(seed: int) -> None:

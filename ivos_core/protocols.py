@@ -3,6 +3,9 @@
 * :class:`InteractiveMethod`: anything that segments an image from clicks and strokes (the deep
   model, iFCN, GrabCut). Everything that drives one (the NoC evaluation, the DAVIS protocols,
   replay jobs, simulated users, the annotation app) takes this.
+  :data:`SegmentFn` is the same contract as one stateless function, ``segment(image, inputs,
+  prev_mask)`` (``set_image`` then ``predict``; the simulated users take it, and
+  :func:`ivos_core.users.model_segment` turns an interactive method into one).
 * :class:`FrameSource`: a video as jobs read it (size, length, rate, RGB frames).
 * :data:`ProgressFn`: ``progress(done, total, label)`` for long loops (flows turn it into Prefect
   progress artifacts).
@@ -19,7 +22,7 @@ import numpy as np
 
 from ivos_core.interactions import Click, Stroke
 
-__all__ = ["UserInput", "InteractiveMethod", "FrameSource", "ProgressFn"]
+__all__ = ["UserInput", "InteractiveMethod", "SegmentFn", "FrameSource", "ProgressFn"]
 
 UserInput = Union[Click, Stroke]
 
@@ -30,7 +33,15 @@ ProgressFn = Callable[[int, int, str], None]
 @runtime_checkable
 class InteractiveMethod(Protocol):
     """An interactive segmentation method: a cheap :meth:`predict` per click after one
-    :meth:`set_image` per image (the two-phase shape of SAM's predictor)."""
+    :meth:`set_image` per image (the two-phase shape of SAM's predictor).
+
+    The one contract of the library: the NoC evaluation (``ivos_core.evaluation``, which also
+    reads a ``name: str`` attribute to label its results), the DAVIS protocols, the video room's
+    ``VideoSegmenter`` (which also accepts a result with a ``.mask``, as the deep
+    ``InteractiveSegmenter`` facade returns) and the jobs take it; GrabCut
+    (``baselines.grabcut.GrabCutClickMethod``, ``methods.GrabCutMethod``) and the deep models
+    (``methods.DeepMethod``) implement it.
+    """
 
     def set_image(self, image: np.ndarray) -> None:
         """Per-image preparation; ``image`` is ``(H, W, 3)`` uint8 RGB."""
@@ -38,6 +49,15 @@ class InteractiveMethod(Protocol):
     def predict(self, inputs: Sequence[UserInput], prev_mask: np.ndarray | None) -> np.ndarray:
         """All inputs on this image so far, oldest first, plus the previous mask (None on the
         first iteration) -> ``(H, W)`` bool mask."""
+
+
+SegmentFn = Callable[[np.ndarray, Sequence[UserInput], Union[np.ndarray, None]], np.ndarray]
+"""``segment(image (H, W, 3) uint8 RGB, inputs, prev_mask (H, W) bool | None) -> (H, W) bool``:
+an :class:`InteractiveMethod` as one stateless call (what ``GrabCutSegmenter.predict`` is).
+
+``inputs`` are all inputs given on this image so far, oldest first; ``prev_mask`` is the previous
+iteration's result (None on the first iteration of a first frame; the propagated mask on the
+first iteration of a refinement frame)."""
 
 
 @runtime_checkable

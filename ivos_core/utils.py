@@ -9,6 +9,8 @@
   device string) -> ``torch.device``.
 * :func:`to_rgb_uint8` (lenient: floats, bools, other integers) and :func:`as_rgb_uint8` (strict:
   uint8 only): any common image array -> ``(H, W, 3)`` C-contiguous ``uint8`` RGB.
+* :func:`as_bool_mask`: a 2-D array (non-zero = object) -> ``(H, W)`` bool, with an error that
+  names the argument and, given ``shape``, the ground truth's shape it must match.
 
 Nothing here imports torch at import time (analytics uses these helpers too).
 """
@@ -28,7 +30,10 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["safe_name", "atomic_path", "atomic_write", "file_sha256", "resolve_device", "to_rgb_uint8", "as_rgb_uint8"]
+__all__ = [
+    "safe_name", "atomic_path", "atomic_write", "file_sha256", "resolve_device", "to_rgb_uint8", "as_rgb_uint8",
+    "as_bool_mask",
+]
 
 
 def safe_name(s: str, *, max_len: int = 150) -> str:
@@ -148,3 +153,14 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     elif a.dtype != np.uint8:
         raise ValueError(f"expected a uint8 (or float in [0, 1]) image, got dtype {a.dtype}")
     return np.ascontiguousarray(a)
+
+
+def as_bool_mask(a: np.ndarray, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``a`` as a 2-D bool array (no copy when it already is one); raise ValueError saying what
+    was wrong with it: not 2-D, or (given ``shape``, the ground truth's) a different shape."""
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (H, W) mask, got an array of shape {a.shape}")
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape} but the ground truth has shape {shape}; resize one of them")
+    return a.astype(bool, copy=False)

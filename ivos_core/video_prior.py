@@ -42,7 +42,7 @@ class OSVOSOptions:
     """How OSVOS adapts to one video and propagates (frozen; ``replace()`` to vary).
 
     ``finetune_steps``: one-shot fine-tuning steps (paper: 500). ``finetune_lr``: Adam learning
-    rate (None: :func:`ivos_core.osvos_training.default_lr`). ``finetune_crop``: square crop side
+    rate (None: :func:`ivos_core.video.finetune.default_lr`). ``finetune_crop``: square crop side
     of the fine-tuning windows in working pixels (None: the whole frame).
     ``max_side``: working resolution - frames whose longer side exceeds it are downscaled for
     fine-tuning and inference, probabilities are upscaled back (None: full resolution).
@@ -92,7 +92,7 @@ class OSVOSOptions:
         return self.prior_weight > 0
 
     def finetune_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`ivos_core.osvos_training.finetune` these options set."""
+        """Keyword arguments of :func:`ivos_core.video.finetune.finetune` these options set."""
         kw: dict[str, Any] = {}
         if self.finetune_lr is not None:
             kw["lr"] = float(self.finetune_lr)

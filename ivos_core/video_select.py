@@ -113,7 +113,7 @@ def select_video_settings(
     from ivos_core.data import DavisDataset
     from ivos_core.davis.config import DavisEvalConfig
     from ivos_core.davis.sequence import _load_sequence, _scores
-    from ivos_core.osvos_training import load_parent
+    from ivos_core.training.osvos_parent import load_parent
     from ivos_core.video import VideoSegmenter
 
     seqs = check_development(sequences, split)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from ivos_core.behaviour import (
+from ivos_core.users import (
     ArrayVideo,
     UserProfile,
     at_scale,

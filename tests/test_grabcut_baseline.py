@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from ivos_core.baselines.grabcut import GrabCutSegmenter, MaskPredictor, heuristic_box, paint_inputs
+from ivos_core.baselines.grabcut import GrabCutClickMethod, GrabCutSegmenter, heuristic_box, paint_inputs
 from ivos_core.interactions import Click, Stroke
 from ivos_core.metrics import iou
+from ivos_core.protocols import InteractiveMethod, SegmentFn
 
 H, W = 120, 160
 YY, XX = np.mgrid[:H, :W]
@@ -131,7 +132,13 @@ def test_heuristic_box_refinement_of_a_bad_mask():
 
 
 def test_protocol():
-    assert isinstance(GrabCutSegmenter(), MaskPredictor)
+    """The NoC baseline is an InteractiveMethod; the stateless segmenter's predict is a SegmentFn."""
+    assert isinstance(GrabCutClickMethod(), InteractiveMethod)
+    img = np.zeros((H, W, 3), np.uint8)
+    img[40:80, 60:100] = 200
+    segment: SegmentFn = GrabCutSegmenter().predict
+    out = segment(img, [Click(x=80, y=60)], None)
+    assert out.shape == (H, W) and out.dtype == bool
 
 
 def test_prev_mask_in_box_option_labels_box_pixels_outside_the_mask_background():
@@ -149,7 +156,6 @@ def test_prev_mask_in_box_option_labels_box_pixels_outside_the_mask_background()
 from ivos_core.baselines.grabcut import (  # noqa: E402
     DEFAULT_NOC_MODE,
     NOC_MODES,
-    GrabCutClickMethod,
     click_seed_labels,
 )
 

@@ -11,14 +11,8 @@ import torch
 
 from ivos_core.metrics import iou
 from ivos_core.models.osvos import OSVOSLite, OSVOSPaper, build_osvos, class_balanced_bce
-from ivos_core.osvos_training import (
-    ArraySequence,
-    OSVOSTrainConfig,
-    _random_affine,
-    finetune,
-    load_parent,
-    train_parent,
-)
+from ivos_core.training.osvos_parent import ArraySequence, OSVOSTrainConfig, load_parent, train_parent
+from ivos_core.video.finetune import _random_affine, finetune
 
 
 @pytest.fixture(autouse=True)
@@ -250,7 +244,7 @@ def test_parent_training_sequences_hold_out_dev_and_add_train_stills(tmp_path):
     from PIL import Image
 
     from ivos_core.data.synthetic import write_synthetic_video
-    from ivos_core.osvos_training import StaticImageSequence, parent_training_sequences
+    from ivos_core.training.osvos_parent import StaticImageSequence, parent_training_sequences
 
     davis = tmp_path / "DAVIS"
     for name in ("hockey", "bear"):

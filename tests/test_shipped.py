@@ -57,7 +57,7 @@ def test_jobs_resolve_the_default_name_to_the_shipped_folder(tmp_path) -> None:
 
 def test_shipped_parent_propagates_a_synthetic_object() -> None:
     from ivos_core.data.synthetic import synthetic_video
-    from ivos_core.osvos_training import load_parent
+    from ivos_core.training.osvos_parent import load_parent
     from ivos_core.video import VideoSegmenter
     from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS
 

@@ -39,7 +39,7 @@ Two uses, two entry points:
 from __future__ import annotations
 
 import math
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -52,29 +52,12 @@ __all__ = [
     "NOC_MODES",
     "GrabCutClickMethod",
     "GrabCutSegmenter",
-    "MaskPredictor",
     "click_seed_labels",
     "heuristic_box",
     "paint_inputs",
 ]
 
 Box = tuple[int, int, int, int]
-
-
-@runtime_checkable
-class MaskPredictor(Protocol):
-    """What an interactive baseline offers the evaluation loop.
-
-    ``predict(image (H, W, 3) uint8 RGB, inputs (all clicks/strokes so far, in order),
-    prev_mask (H, W) bool or None) -> (H, W) bool``.
-    """
-
-    def predict(
-        self,
-        image: np.ndarray,
-        inputs: Sequence[Click | Stroke],
-        prev_mask: np.ndarray | None = None,
-    ) -> np.ndarray: ...
 
 
 def _input_points(inp: Click | Stroke) -> list[tuple[float, float]]:
@@ -159,6 +142,11 @@ def heuristic_box(
 
 class GrabCutSegmenter:
     """OpenCV GrabCut with user inputs as hard seeds (see the module docstring for the priors).
+
+    Stateless: :meth:`predict` takes the image each call (a
+    :data:`~ivos_core.protocols.SegmentFn`); :class:`GrabCutClickMethod` and
+    :class:`ivos_core.methods.GrabCutMethod` wrap it as an
+    :class:`~ivos_core.protocols.InteractiveMethod`.
 
     Args:
         click_radius: radius in pixels of the hard-seed disk painted for each click.
@@ -322,8 +310,8 @@ def click_seed_labels(
 class GrabCutClickMethod:
     """The NoC-protocol GrabCut baseline: clicks as hard seeds, no box, the previous mask kept.
 
-    Protocol method (``name``, ``set_image``, ``predict(inputs, prev_mask)``) for
-    :func:`ivos_core.evaluation.evaluate_interactive`. Each call labels the image with
+    An :class:`~ivos_core.protocols.InteractiveMethod` (``name``, ``set_image``,
+    ``predict(inputs, prev_mask)``) for :func:`ivos_core.evaluation.evaluate_interactive`. Each call labels the image with
     :func:`click_seed_labels` and runs ``iterations`` of ``cv2.grabCut`` (``GC_INIT_WITH_MASK``):
 
     * ``mode="rerun"``: from scratch with all clicks so far (the previous mask is not a prior).

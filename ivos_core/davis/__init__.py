@@ -21,8 +21,9 @@ Per sequence of a DAVIS split (:func:`evaluate_sequence`):
     :func:`ivos_core.metrics.davis_jf`, first and last (evaluated) frames excluded.
 (d) **Fig. 10** - the mean IoU between consecutive ground-truth masks of the whole sequence.
 
-The robot user is :class:`ivos_core.simulation.RobotUser` (next click at the interior-most point
-of the largest error). Every click loop starts from the current mask (empty for a first frame).
+The robot user is :class:`ivos_core.robot.RobotUser` (next click at the interior-most point
+of the largest error), every click loop the one :func:`ivos_core.robot.robot_loop`, started
+from the current mask (empty for a first frame).
 
 Modules: ``config`` (:class:`DavisEvalConfig`, the paper's numbers, :func:`load_models`),
 ``sequence`` (frames + ground truth, OSVOS run, scores, robot loop, :class:`SequenceResult`),

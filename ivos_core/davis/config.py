@@ -204,7 +204,7 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
     A missing ``osvos_parent`` file is an error (the run would silently change meaning); a
     missing or mismatched interactive checkpoint only makes its settings unavailable.
     """
-    from ivos_core.osvos_training import load_parent
+    from ivos_core.training.osvos_parent import load_parent
 
     models = EvalModels()
     if config.osvos_parent:

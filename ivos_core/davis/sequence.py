@@ -17,7 +17,7 @@ import numpy as np
 from ivos_core.davis.config import DavisEvalConfig, EvalModels
 from ivos_core.interactions import Click
 from ivos_core.metrics import boundary_f, davis_jf, iou
-from ivos_core.simulation import RobotUser
+from ivos_core.robot import robot_loop
 from ivos_core.utils import atomic_write
 
 __all__ = ["STAT_KEYS", "Clip", "SequenceResult", "sequence_columns"]
@@ -244,21 +244,18 @@ def _robot_loop(
     n_max: int,
     void: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[Click]]:
-    """Robot clicks 1..n_max on the current mask's errors; returns the mask after each click.
+    """Robot clicks 1..n_max on the current mask's errors (:func:`ivos_core.robot.robot_loop`);
+    returns the mask after each click and the clicks.
 
     ``predict(clicks so far, current mask) -> mask``. When the robot finds nothing to fix the
     mask stays as it is for the remaining clicks.
     """
-    robot = RobotUser(gt, void)
-    pred = np.asarray(start, bool)
-    clicks: list[Click] = []
-    masks: list[np.ndarray] = []
-    for _ in range(n_max):
-        c = robot.next_click(pred)
-        if c is not None:
-            clicks.append(c)
-            pred = np.asarray(predict(list(clicks), pred), bool)
-            if pred.shape != gt.shape:
-                raise ValueError(f"a method returned a {pred.shape} mask for a {gt.shape} frame")
-        masks.append(pred)
-    return masks, clicks
+
+    def checked(clicks: list[Click], cur: np.ndarray | None) -> np.ndarray:
+        pred = np.asarray(predict(clicks, cur), bool)
+        if pred.shape != gt.shape:
+            raise ValueError(f"a method returned a {pred.shape} mask for a {gt.shape} frame")
+        return pred
+
+    run = robot_loop(checked, gt, void, start=start, max_steps=n_max, pad=True)
+    return run.masks, run.inputs

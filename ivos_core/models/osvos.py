@@ -253,8 +253,8 @@ def build_osvos(name: OSVOSName = "lite", *, pretrained: str | Path | None = Non
     a VGG-16 ImageNet state dict (``features.*`` keys) or a full OSVOS state dict; for ``lite`` a
     full state dict. Without it, ``paper`` loads torchvision's ImageNet VGG-16 weights when
     ``imagenet`` and the file is already in the torch hub cache (nothing is downloaded), else it
-    starts from scratch. Parent checkpoints written by :mod:`ivos_core.osvos_training` load with
-    :func:`ivos_core.osvos_training.load_parent`.
+    starts from scratch. Parent checkpoints written by :mod:`ivos_core.training.osvos_parent` load with
+    :func:`ivos_core.training.osvos_parent.load_parent`.
     """
     if name == "paper":
         model: OSVOSBase = OSVOSPaper()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ivos_core.simulation import N_CORR_CHOICES
+from ivos_core.users.samplers import N_CORR_CHOICES
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,8 @@ from ivos_core.data.common import Sample, SampleError
 from ivos_core.encoding import encode
 from ivos_core.interactions import Click, Stroke
 from ivos_core.models.interactive import ModelSpec, assemble_input, normalize_rgb
-from ivos_core.simulation import (
-    sample_correction_clicks,
-    sample_correction_stroke,
-    sample_training_inputs,
-)
+from ivos_core.users.samplers import sample_correction_clicks, sample_training_inputs
+from ivos_core.users.strokes import sample_correction_stroke
 from ivos_core.training.config import TrainConfig
 
 MIN_OBJECT_PIXELS = 24
