@@ -16,131 +16,35 @@ fine-tuning from scratch are not meaningful and are not asserted.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests._prefect_stack import (
+    free_port,
+    ivos_runner,
+    kill_tree,
+    prefect_env,
+    start_server,
+    start_worker,
+)
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-CLI = """
-import sys, typer
-from flows.cli_jobs import register
-app = typer.Typer()
-register(app)
-app(prog_name="ivos")
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _descendants(pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for c in kids.get(p, []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    pids = [proc.pid] + _descendants(proc.pid)
-    for p in pids:
-        try:
-            os.killpg(os.getpgid(p), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.kill(p, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     base = tmp_path_factory.mktemp("jobs")
-    port = _free_port()
-    env = dict(os.environ)
-    for k in list(env):
-        if k.startswith("PREFECT_"):
-            del env[k]
-    env.update(
-        PREFECT_HOME=str(base / "prefect_home"),
-        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
-        DO_NOT_TRACK="1",
-        PREFECT_LOGGING_LEVEL="WARNING",
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30",
-        IVOS_REPO=str(REPO),
-        IVOS_DATA=str(base / "data"),
-        OMP_NUM_THREADS="1",
-        PYTHONPATH=str(REPO),
-    )
-    procs: list[subprocess.Popen] = []
-    log = open(base / "server.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=base, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    procs.append(server)
+    port = free_port()
+    env = prefect_env(base, port)
+    procs: list = []
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"prefect server did not start:\n{(base / 'server.log').read_text()[-3000:]}")
-            time.sleep(1)
-
-        def start_worker(tag: str) -> subprocess.Popen:
-            wlog = open(base / f"worker-{tag}.log", "wb")
-            w = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", "ivos-gpu", "--type", "process", "--name", f"w-{tag}"],
-                env=env, cwd=REPO, stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-            procs.append(w)
-            return w
-
-        def ivos(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-            p = subprocess.run([sys.executable, "-c", CLI, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-            if check and p.returncode != 0:
-                raise AssertionError(f"ivos {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr[-3000:]}")
-            return p
-
-        yield {"base": base, "env": env, "ivos": ivos, "start_worker": start_worker, "procs": procs}
+        start_server(base, env, port, procs, timeout=300)
+        yield {"base": base, "env": env, "ivos": ivos_runner(env), "procs": procs,
+               "start_worker": lambda tag: start_worker(base, env, procs, tag)}
     finally:
         for p in reversed(procs):
-            _kill_tree(p)
-        log.close()
+            kill_tree(p)
 
 
 def _wait_states(ivos, session_ids: list[str], want: set[str], timeout: float) -> dict[str, dict]:
@@ -216,7 +120,7 @@ def test_queued_jobs_end_to_end(stack):
     else:
         raise AssertionError(f"victim never ran: {rows}")
     time.sleep(5)  # inside the replay (fine-tuning)
-    _kill_tree(worker1)
+    kill_tree(worker1)
     rows = json.loads(ivos("jobs", "status", "--session", "victim", "--json").stdout)
     assert rows[0]["state_type"] == "RUNNING"  # a zombie: Prefect does not notice by itself
     assert not list(out.glob("gc-*/victim"))
