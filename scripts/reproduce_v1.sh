@@ -25,23 +25,28 @@ mkdir -p runs/v1-sel/snapshots   # the README's candidates: steps 1750, 2000 and
 for s in step001750 step002000; do for e in json safetensors; do ln -sf "../../v1-int/snapshots/$s.$e" runs/v1-sel/snapshots/; done; done
 for e in json safetensors; do ln -sf "../v1-int/final.$e" runs/v1-sel/; done
 scripts/select_interactive.sh "$DATA" runs/v1-sel v1-int
-scripts/select_video.sh "$DATA" runs/v1-osvos/parent
+BANDS="0.01 0.02 0.03 0.05 0.08 0.12" scripts/select_grabcut_band.sh "$DATA" runs/v1-int/final 1 v1-int
+STEPS=200,400,800,1200,1600,2000 LRS=0.005,0.01,0.02 PRIORS=0:1,10:0 \
+    scripts/select_video.sh "$DATA" runs/v1-osvos/parent docs/results/dev/video-selection-v2.json
 
 # 3. ship
 $PY scripts/ship_model.py --interactive runs/v1-int/final --osvos runs/v1-osvos/parent \
-    --selection docs/results/dev/v1-int-selection.json --name ivos-lite-v1
+    --selection docs/results/dev/v1-int-selection.json --video-selection docs/results/dev/video-selection-v2.json \
+    --name ivos-lite-v1
 
 # 4. test sets, once
 G=(--dataset grabcut --root "$DATA/GrabCut")
 $IVOS eval interactive "${G[@]}" --method grabcut --out runs/eval/grabcut50-grabcut
+$IVOS eval interactive "${G[@]}" --method ours --crf --colour 1 --keep-clicked --grabcut-band 0.05 --out runs/eval/grabcut50-ours-v1b
 $IVOS eval interactive "${G[@]}" --method ours --crf --colour 1 --keep-clicked --out runs/eval/grabcut50-ours-crf-colour1
 $IVOS eval interactive "${G[@]}" --method ours --crf --out runs/eval/grabcut50-ours-crf
 $IVOS eval interactive "${G[@]}" --method ifcn --checkpoint runs/v1-ifcn/final --crf --out runs/eval/grabcut50-ifcn-crf
-$IVOS eval compare runs/eval/grabcut50-grabcut runs/eval/grabcut50-ours-crf-colour1 runs/eval/grabcut50-ours-crf \
+$IVOS eval compare runs/eval/grabcut50-grabcut runs/eval/grabcut50-ours-v1b runs/eval/grabcut50-ours-crf-colour1 \
     runs/eval/grabcut50-ifcn-crf --label "GrabCut (OpenCV, clicks as seeds)" \
-    --label "ivos-lite-v1 (CRF + colour cue w=1, dev-chosen)" --label "ivos-lite-v1 network + CRF" \
+    --label "ivos-lite-v1 (CRF + colour 1 + GrabCut band 0.05, dev-chosen)" \
+    --label "ivos-lite-v1 without the GrabCut refinement" \
     --label "iFCN (distance maps, no mask) + CRF" --title "GrabCut-50, robot user" --out docs/grabcut_compare.png
 $IVOS eval davis --root "$DATA/DAVIS" --split val --out runs/eval/davis-val-full \
     --osvos-parent models/ivos-lite-v1/osvos_parent --checkpoint models/ivos-lite-v1/interactive \
     --ifcn-checkpoint runs/v1-ifcn/final --frame-stride 2 --max-side 320 --init gt,grabcut,ours --init-clicks 8 \
-    --correct ours,ifcn,grabcut --correction-clicks 1,4 --crf --colour 1 --keep-clicked --device cpu
+    --correct ours,ifcn,grabcut --correction-clicks 1,4 --crf --colour 1 --keep-clicked --grabcut-band 0.05 --device cpu
