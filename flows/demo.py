@@ -43,7 +43,9 @@ class DemoBudget:
     osvos_steps: int = 150
     max_clicks: int = 20
     sessions: int = 6
-    finetune_steps: int = 80
+    # OSVOS one-shot steps per replay: the shipped 1600 would take ~40 s per replay; 200 at the
+    # shipped lr 5e-3 keep the demo's 12 replays within about a minute
+    finetune_steps: int = 200
     seed: int = 0
 
     @classmethod
@@ -148,12 +150,14 @@ def demo_flow(
     summaries = []
     colour = float(interactive_options.get("colour_weight", 0.0))
     keep = bool(interactive_options.get("keep_clicked", False))
+    band = interactive_options.get("grabcut_band")
     for method, ckpt in (("grabcut", None), ("ours", checkpoint)):
         summaries.append(
             eval_interactive_flow(dataset="synthetic", root=prep["root"], method=method, checkpoint=ckpt,
                                   crf=bool(interactive_options.get("crf", False)) and method == "ours",
                                   colour=colour if method == "ours" else 0.0,
                                   keep_clicked=keep and method == "ours",
+                                  grabcut_band=float(band) if band is not None and method == "ours" else None,
                                   max_clicks=budget.max_clicks, out=str(out_dir / f"eval_{method}"))
         )
     files["interactive evaluation"] = str(out_dir / "eval_ours" / "summary.json")
