@@ -43,7 +43,7 @@ def grabcut_refine(
     ``force_bg``: user-labelled pixels (certain seeds). An empty mask is returned as is
     (there is no object to refine; a positive click will give one).
     """
-    from ivos_core.baselines.grabcut import _run_grabcut
+    from ivos_core.baselines.grabcut import run_grabcut
 
     img = np.asarray(image)
     m = np.asarray(mask, dtype=bool)
@@ -78,7 +78,7 @@ def grabcut_refine(
     out = m.copy()
     crop_lab = np.ascontiguousarray(lab[y0:y1, x0:x1])
     crop_img = np.ascontiguousarray(img[y0:y1, x0:x1, ::-1])  # OpenCV wants BGR
-    out[y0:y1, x0:x1] = _run_grabcut(crop_img, crop_lab, iterations)
+    out[y0:y1, x0:x1] = run_grabcut(crop_img, crop_lab, iterations)
     if force_fg is not None:  # seeds outside the crop (a click far from the mask) still count
         out |= np.asarray(force_fg, dtype=bool)
     return out

@@ -42,13 +42,9 @@ def load_run(run: str | Path) -> dict[str, Any]:
     return doc
 
 
-def _colour(method: str) -> float:
-    m = re.search(r"\+colour([0-9.]+)", method or "")
-    return float(m.group(1)) if m else 0.0
-
-
-def _grabcut_band(method: str) -> float | None:
-    m = re.search(r"\+grabcut([0-9.]+)", method or "")
+def _method_option(method: str, tag: str) -> float | None:
+    """The number after ``+<tag>`` in a method name (``ours+colour1+cc+crf+grabcut0.05``), or None."""
+    m = re.search(rf"\+{tag}([0-9.]+)", method or "")
     return float(m.group(1)) if m else None
 
 
@@ -73,8 +69,8 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
         "run": s.get("run"),
         "method": s.get("method"),
         "checkpoint": s.get("checkpoint"),
-        "colour": _colour(s.get("method", "")),
-        "grabcut_band": _grabcut_band(s.get("method", "")),
+        "colour": _method_option(s.get("method", ""), "colour") or 0.0,
+        "grabcut_band": _method_option(s.get("method", ""), "grabcut"),
         "dataset": s.get("dataset"),
         "split": s.get("split"),
         "role": s.get("role"),

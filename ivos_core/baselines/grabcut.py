@@ -243,10 +243,10 @@ class GrabCutSegmenter:
                 raise ValueError(f"prev_mask shape {pm.shape} does not match the image's (H, W) = {(h, w)}")
             pm = pm.astype(bool)
         lab = self.initial_labels((h, w), list(inputs), pm, box)
-        return _run_grabcut(img, lab, self.iterations)
+        return run_grabcut(img, lab, self.iterations)
 
 
-def _run_grabcut(img: np.ndarray, lab: np.ndarray, iterations: int) -> np.ndarray:
+def run_grabcut(img: np.ndarray, lab: np.ndarray, iterations: int) -> np.ndarray:
     """Optimise the label map ``lab`` (``cv2.GC_*``, modified in place) on ``img``; bool mask.
 
     Why the guards: OpenCV raises on label maps it cannot fit (no foreground or background
@@ -359,4 +359,4 @@ class GrabCutClickMethod:
                 raise ValueError(f"prev_mask shape {prior.shape} does not match the image's (H, W) = {(h, w)}")
             prior = prior.astype(bool)
         lab = click_seed_labels((h, w), list(inputs), prior, click_radius=self.click_radius)
-        return _run_grabcut(self._image, lab, self.iterations)
+        return run_grabcut(self._image, lab, self.iterations)

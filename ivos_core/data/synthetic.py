@@ -323,7 +323,9 @@ def write_synthetic_video(
         fdir, adir = out / name / "frames", out / name / "masks"
     fdir.mkdir(parents=True, exist_ok=True)
     adir.mkdir(parents=True, exist_ok=True)
-    palette = [0, 0, 0] + [int(v) for k in range(1, 256) for v in _voc_colour(k)]
+    from ivos_core.export import davis_palette
+
+    palette = davis_palette(256)
     for t in range(n_frames):
         Image.fromarray(vid.frames[t]).save(fdir / f"{t:05d}.jpg", quality=95)
         if as_davis and year == 2017:
@@ -351,15 +353,3 @@ def write_synthetic_video(
     if mp4:
         write_video(out / f"{name}.mp4", vid.frames, fps=fps)
     return out
-
-
-def _voc_colour(k: int) -> tuple[int, int, int]:
-    """The PASCAL/DAVIS palette colour of label ``k`` (bit-interleaved)."""
-    r = g = b = 0
-    c = k
-    for j in range(8):
-        r |= ((c >> 0) & 1) << (7 - j)
-        g |= ((c >> 1) & 1) << (7 - j)
-        b |= ((c >> 2) & 1) << (7 - j)
-        c >>= 3
-    return r, g, b

@@ -29,13 +29,6 @@ __all__ = ["export_cvat", "import_mask", "read_labelmap", "HEADER"]
 HEADER = "# label:color_rgb:parts:actions"
 
 
-def _voc_colour(i: int) -> tuple[int, int, int]:
-    from ivos_core.export import davis_palette
-
-    pal = davis_palette(256)
-    return (pal[3 * i], pal[3 * i + 1], pal[3 * i + 2])
-
-
 def export_cvat(job: JobOutput, out: str | Path) -> Path:
     """Write the layout under ``out``; returns ``out``. Object k is label ``job.labels[k]``
     (``object`` / ``object_<k>``) in the VOC colour of index k."""
@@ -47,14 +40,14 @@ def export_cvat(job: JobOutput, out: str | Path) -> Path:
     root = Path(out)
     ids = job.object_ids()
     names = {k: job.labels.get(k, "object" if k == 1 else f"object_{k}") for k in ids}
-    lines = [HEADER, "background:0,0,0::"] + [f"{names[k]}:{','.join(map(str, _voc_colour(k)))}::" for k in ids]
+    pal = davis_palette(256)
+    voc = np.asarray(pal, np.uint8).reshape(256, 3)
+    lut = np.zeros((256, 3), np.uint8)  # the objects' VOC colours; anything else black
+    lut[list(ids)] = voc[list(ids)]
+    lines = [HEADER, "background:0,0,0::"] + [f"{names[k]}:{','.join(str(int(v)) for v in voc[k])}::" for k in ids]
     atomic_write(root / "labelmap.txt", "\n".join(lines) + "\n")
     stems = frame_names(job)
     atomic_write(root / "ImageSets" / "Segmentation" / "default.txt", "\n".join(stems) + "\n")
-    pal = davis_palette(256)
-    lut = np.zeros((256, 3), np.uint8)
-    for k in ids:
-        lut[k] = _voc_colour(k)
     for stem, lab in zip(stems, job.masks):
         cls = Image.fromarray(lut[lab], mode="RGB")
         obj = Image.fromarray(lab.astype(np.uint8), mode="P")
