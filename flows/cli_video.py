@@ -28,6 +28,16 @@ def _csv(v: Optional[str]) -> Optional[list[str]]:
     return out or None
 
 
+def _weights_file(path: Optional[Path]) -> Optional[str]:
+    """A checkpoint base name (``runs/x/parent``) or its weight file; a missing one is a usage error."""
+    if path is None:
+        return None
+    for cand in (path, Path(f"{path}.safetensors")):
+        if cand.is_file():
+            return str(cand)
+    raise typer.BadParameter(f"{path}: no such weight file (pass a .safetensors file or a checkpoint base name)")
+
+
 def train_osvos_cmd(
     root: Path = typer.Option(..., "--root", help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)"),
     out: Path = typer.Option(..., "--out", help="checkpoint folder (last.*, parent.*)"),
@@ -43,6 +53,12 @@ def train_osvos_cmd(
         None, "--stills", help="COCO_MVal root: its train.txt instances join as one-frame sequences"),
     holdout_dev: bool = typer.Option(
         False, "--holdout-dev", help="leave the video development sequences (hockey, lucia, surf) out"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="set the preset's training steps"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (cosine decay to a tenth)"),
+    keep_snapshots: bool = typer.Option(
+        False, "--keep-snapshots", help="keep <out>/snapshots/stepNNNNNN at every checkpoint (to choose on dev)"),
+    init_from: Optional[Path] = typer.Option(
+        None, "--init-from", help="start from these weights (e.g. a finished parent's .safetensors): a warm restart"),
 ) -> None:
     """Train the OSVOS parent network on DAVIS train (Prefect flow ``train-osvos-parent``)."""
     _defaults()
@@ -52,7 +68,9 @@ def train_osvos_cmd(
         raise typer.BadParameter(f"--config must be one of {', '.join(PRESETS)}")
     info = train_osvos_flow(
         root=str(root), out=str(out), config=config, max_steps=max_steps, resume=resume, split=split,
-        overrides={"batch_size": batch_size, "crop": crop, "device": device, "seed": seed},
+        overrides={"batch_size": batch_size, "crop": crop, "device": device, "seed": seed, "steps": steps, "lr": lr,
+                   "pretrained": _weights_file(init_from),
+                   "keep_snapshots": keep_snapshots or None},
         stills=str(stills) if stills else None, holdout_dev=holdout_dev,
     )
     what = f"resumed at step {info['start_step']}" if info["resumed"] else "from scratch"

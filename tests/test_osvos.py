@@ -266,3 +266,19 @@ def test_parent_training_sequences_hold_out_dev_and_add_train_stills(tmp_path):
     assert [s.name for s in videos] == ["bear"]  # the dev sequence is held out
     assert len(stills) == 2  # train.txt only, never dev.txt
     assert len(stills[0]) == 1 and stills[0].frame(0).shape == (20, 30, 3) and stills[0].mask(0).sum() == 150
+
+
+def test_parent_warm_restart_and_snapshots(tmp_path):
+    f, m = moving_object_video(seed=3, n_frames=4)
+    seqs = [ArraySequence("synthetic", f, m)]
+    cfg = OSVOSTrainConfig(model="lite", steps=2, batch_size=2, crop=48, checkpoint_every=1, device="cpu")
+    train_parent(cfg, seqs, tmp_path / "a", resume=False)
+    first = load_parent(tmp_path / "a" / "parent")
+    warm = OSVOSTrainConfig(model="lite", steps=2, batch_size=2, crop=48, checkpoint_every=1, device="cpu",
+                            lr=1e-12, pretrained=str(tmp_path / "a" / "parent.safetensors"), keep_snapshots=True)
+    train_parent(warm, seqs, tmp_path / "b", resume=False)
+    assert (tmp_path / "b" / "snapshots" / "step000001.safetensors").is_file()
+    second = load_parent(tmp_path / "b" / "parent")
+    for k, v in first.state_dict().items():
+        if v.is_floating_point() and "running" not in k:
+            assert torch.allclose(second.state_dict()[k], v, atol=1e-6), k

@@ -153,3 +153,23 @@ def _resume_equals_straight(tmp_path, sources, kw):
 
     with pytest.raises(CheckpointError, match="resume expected model 'lite' encoding 'distance'"):
         train(tiny(tmp_path / "b", encoding="distance", **kw), sources, resume=True)
+
+
+def test_init_from_continues_a_finished_run_in_stage_two_only(tmp_path):
+    """A warm restart: a finished run's weights are the start (and make the stage-2 previous
+    masks); a checkpoint of another network is refused by name."""
+    sources = [SyntheticSource(10, 96, 128)]
+    first = train(tiny(tmp_path / "a", stage1_steps=1, stage2_steps=0), sources)
+    start, _ = load_checkpoint(first.final_checkpoint, expected_kind="interactive")
+    cfg = tiny(tmp_path / "b", stage1_steps=0, stage2_steps=1, init_from=str(first.final_checkpoint), lr=1e-12)
+    second = train(cfg, sources)
+    out = tmp_path / "b" / "run"
+    stage1, _ = load_checkpoint(out / "stage1", expected_kind="interactive")
+    end, _ = load_checkpoint(second.final_checkpoint, expected_kind="interactive")
+    for k, v in start.items():
+        assert torch.equal(stage1[k], v), k  # the starting model made the stage-2 examples
+        if v.is_floating_point() and "running" not in k:
+            assert torch.allclose(end[k], v, atol=1e-6), k  # lr ~0: weights stayed at the start
+    other = tiny(tmp_path / "c", stage1_steps=0, stage2_steps=1, use_mask=False, init_from=str(first.final_checkpoint))
+    with pytest.raises(CheckpointError, match="init_from expected"):
+        train(other, sources)

@@ -7,6 +7,7 @@ found under ``--data`` (never GrabCut or DAVIS validation), printing progress li
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -33,11 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage2-mix", default=None, metavar="NONE,PERTURBED,PREDICTED",
                     help="stage-2 example mix: weights of no previous mask / perturbed ground truth / "
                          "the stage-1 model's own prediction (default: the preset's)")
+    ap.add_argument("--init-from", default=None, metavar="CKPT",
+                    help="start from this interactive checkpoint (same network) instead of fresh weights")
+    ap.add_argument("--stage2-only", action="store_true",
+                    help="spend every step in stage 2 (with --init-from: the starting model makes the "
+                         "stage-2 previous masks)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     ap.add_argument("--resume", action="store_true")
     a = ap.parse_args(argv)
     over: dict = {"out_dir": a.out}
     for key, val in (("encoding", a.encoding), ("batch_size", a.batch_size), ("num_workers", a.workers),
-                     ("threads", a.threads), ("seed", a.seed)):
+                     ("threads", a.threads), ("seed", a.seed), ("init_from", a.init_from), ("lr", a.lr)):
         if val is not None:
             over[key] = val
     if a.stage2_mix is not None:
@@ -51,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = preset(a.config, **over)
     if a.steps is not None:
         cfg = cfg.with_total_steps(a.steps)
+    if a.stage2_only:
+        cfg = dataclasses.replace(cfg, stage1_steps=0, stage2_steps=cfg.total_steps)
     ts = default_sources(a.data, davis_stride=a.davis_stride, n_synthetic=a.synthetic)
     print(json.dumps({"config": cfg.to_dict(), "sources": ts.sizes(), "weights": ts.weights}), flush=True)
     t0 = time.time()

@@ -29,6 +29,9 @@ class TrainConfig:
     encoding: Literal["gaussian", "distance"] = "gaussian"
     use_mask: bool = True
     pretrained: str | None = None
+    #: a whole interactive checkpoint (same model, encoding and mask channel) to start from instead
+    #: of random/backbone weights: continues a finished run with a new schedule (e.g. stage 2 only)
+    init_from: str | None = None
     input_size: int = 384
     crop_size: int = 256
     scale_range: tuple[float, float] = (0.75, 1.35)

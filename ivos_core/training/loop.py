@@ -141,6 +141,19 @@ def _write_parquet(csv_path: Path) -> Path | None:
         return None
 
 
+def _load_initial_weights(model: InteractiveNet, path: str) -> None:
+    """Start from a finished run's weights; a checkpoint of another network is refused by name."""
+    state, doc = load_checkpoint(path, expected_kind="interactive")
+    found = (doc.get("model"), doc.get("encoding"), doc.get("use_mask"))
+    wanted = (model.spec.name, model.spec.encoding, model.spec.use_mask)
+    if found != wanted:
+        raise CheckpointError(
+            f"{path}: init_from expected model/encoding/use_mask {wanted}, found {found}; "
+            "continue a run of the same network or drop init_from"
+        )
+    model.load_state_dict(state)
+
+
 def train(
     config: TrainConfig,
     sources: Sequence[Sequence[Sample]],
@@ -168,6 +181,8 @@ def train(
     model: InteractiveNet = build_interactive(
         config.model, encoding=config.encoding, use_mask=config.use_mask, pretrained=config.pretrained
     )
+    if config.init_from is not None:
+        _load_initial_weights(model, config.init_from)
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ckpt_cfg = {"kind": "interactive", "input_size": config.input_size, "encoding_kw": dict(config.encoding_kw),

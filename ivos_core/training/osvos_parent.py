@@ -95,6 +95,9 @@ class OSVOSTrainConfig:
     checkpoint_every: int = 200
     device: str = "auto"
     pretrained: str | None = None
+    #: also keep ``snapshots/stepNNNNNN`` (weights only) at every checkpoint, to choose among them
+    #: on the video development sequences
+    keep_snapshots: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in OSVOS_NAMES:
@@ -348,6 +351,8 @@ def train_parent(
         done = step + 1
         if done % config.checkpoint_every == 0 and done < config.steps:
             _save(last, model, config, done, opt)
+            if config.keep_snapshots:
+                _save(out / "snapshots" / f"step{done:06d}", model, config, done, None)
         if progress is not None:
             progress(TrainProgress(done, config.steps, losses[-1], time.perf_counter() - t0))
     model.eval()
