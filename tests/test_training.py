@@ -40,10 +40,10 @@ class BrokenEvery3rd:
         return self.inner[i]
 
 
-def tiny(tmp_path, **kw) -> TrainConfig:
+def tiny(tmp_path, **kw) -> TrainConfig:  # tmp_path None: pass out_dir
     base = dict(
         crop_size=64, input_size=96, batch_size=2, stage1_steps=2, stage2_steps=2, warmup_steps=1,
-        checkpoint_every=1, log_every=1, out_dir=str(tmp_path / "run"), p_stroke=0.5, threads=1,
+        checkpoint_every=1, log_every=1, out_dir=str(tmp_path / "run") if tmp_path else "run", p_stroke=0.5, threads=1,
     )
     base.update(kw)
     return lite(**base)
@@ -173,3 +173,36 @@ def test_init_from_continues_a_finished_run_in_stage_two_only(tmp_path):
     other = tiny(tmp_path / "c", stage1_steps=0, stage2_steps=1, use_mask=False, init_from=str(first.final_checkpoint))
     with pytest.raises(CheckpointError, match="init_from expected"):
         train(other, sources)
+
+
+def test_heavy_error_cuts_or_adds_a_large_part():
+    from ivos_core.training.datasets import heavy_error
+
+    gt = np.zeros((80, 80), bool)
+    gt[20:60, 20:60] = True
+    for seed in range(6):
+        wrong = heavy_error(gt, np.random.default_rng(seed))
+        cut, added = (gt & ~wrong).sum(), (wrong & ~gt).sum()
+        assert (cut > 0) != (added > 0) or cut + added == 0
+        assert cut == 0 or wrong.sum() < gt.sum()
+    assert not heavy_error(np.zeros((8, 8), bool), np.random.default_rng(0)).any()
+
+
+def test_corrections_only_examples_drop_the_initial_clicks():
+    """p_corrections_only=1: every perturbed-mask example carries a previous mask and (when the
+    sampler found a correction) only correction clicks; 0 leaves the example stream unchanged."""
+    cfg = tiny(None, stage2_mix=(0.0, 1.0, 0.0), p_corrections_only=1.0, out_dir="unused")
+    model = build_interactive("lite")
+    ds = InteractiveTrainSet([SyntheticSource(8, 96, 128)], cfg, model.spec, stage=2)
+    plain = InteractiveTrainSet([SyntheticSource(8, 96, 128)], tiny(None, stage2_mix=(0.0, 1.0, 0.0), out_dir="unused"),
+                                model.spec, stage=2)
+    differs = filled = 0
+    for j in range(8):
+        a, b = ds[(0, j)], plain[(0, j)]
+        assert a.inputs.shape == b.inputs.shape
+        filled += int(a.inputs[3].abs().sum() > 0)  # the previous-mask channel (a cut may empty it)
+        differs += int(not torch.equal(a.inputs, b.inputs))
+    assert differs >= 6 and filled >= 4, (differs, filled)
+    again = InteractiveTrainSet([SyntheticSource(8, 96, 128)], tiny(None, stage2_mix=(0.0, 1.0, 0.0), out_dir="unused"),
+                                model.spec, stage=2)
+    assert torch.equal(again[(0, 1)].inputs, plain[(0, 1)].inputs)

@@ -40,11 +40,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="spend every step in stage 2 (with --init-from: the starting model makes the "
                          "stage-2 previous masks)")
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    ap.add_argument("--p-corrections-only", type=float, default=None,
+                    help="share of perturbed-mask stage-2 examples shaped like correcting a propagated "
+                         "video mask (heavy error, correction clicks only)")
     ap.add_argument("--resume", action="store_true")
     a = ap.parse_args(argv)
     over: dict = {"out_dir": a.out}
     for key, val in (("encoding", a.encoding), ("batch_size", a.batch_size), ("num_workers", a.workers),
-                     ("threads", a.threads), ("seed", a.seed), ("init_from", a.init_from), ("lr", a.lr)):
+                     ("threads", a.threads), ("seed", a.seed), ("init_from", a.init_from), ("lr", a.lr),
+                     ("p_corrections_only", a.p_corrections_only)):
         if val is not None:
             over[key] = val
     if a.stage2_mix is not None:

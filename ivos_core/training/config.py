@@ -48,6 +48,10 @@ class TrainConfig:
     # stage 2 example mix (normalised): no previous mask / perturbed GT / stage-1 model prediction
     stage2_mix: tuple[float, float, float] = (0.2, 0.4, 0.4)
     p_composite: float = 0.3
+    #: share of perturbed-ground-truth stage-2 examples that look like correcting a propagated
+    #: video mask: a heavier error (a large part cut off or a distractor blob added) and only the
+    #: correction clicks, no initial clicks (0 keeps the original example stream bit for bit)
+    p_corrections_only: float = 0.0
     p_flip: float = 0.5
     colour_jitter: float = 0.15
     encoding_kw: dict[str, float] = field(default_factory=dict)
@@ -70,7 +74,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.crop_size must be a multiple of 32, got {self.crop_size}")
         if not (0 < self.scale_range[0] <= self.scale_range[1]):
             raise ValueError(f"TrainConfig.scale_range must be 0 < lo <= hi, got {self.scale_range}")
-        for name in ("p_stroke", "p_composite", "p_flip"):
+        for name in ("p_stroke", "p_composite", "p_flip", "p_corrections_only"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"TrainConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
         if len(self.stage2_mix) != 3 or min(self.stage2_mix) < 0 or sum(self.stage2_mix) <= 0:

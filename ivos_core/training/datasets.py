@@ -100,6 +100,28 @@ class CachedSource:
         return hit
 
 
+def heavy_error(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A propagated mask gone wrong (H, W) bool: a large part of the object cut off along a random
+    line, or a distractor blob of the object's size added elsewhere - the worst frames a user
+    corrects in a video, which :func:`perturb_mask`'s boundary noise never produces."""
+    m = mask.astype(bool).copy()
+    h, w = m.shape
+    ys, xs = np.nonzero(m)
+    if len(ys) == 0:
+        return m
+    if rng.random() < 0.5:  # cut: drop the object's pixels on one side of a line through it
+        i = int(rng.integers(len(ys)))
+        angle = float(rng.uniform(0, 2 * np.pi))
+        yy, xx = np.mgrid[0:h, 0:w]
+        side = (xx - xs[i]) * np.cos(angle) + (yy - ys[i]) * np.sin(angle) > 0
+        return m & ~side
+    ax = (max(3, int((xs.max() - xs.min()) * rng.uniform(0.3, 0.7))), max(3, int((ys.max() - ys.min()) * rng.uniform(0.3, 0.7))))
+    centre = (int(rng.integers(w)), int(rng.integers(h)))
+    blob = np.zeros((h, w), np.uint8)
+    cv2.ellipse(blob, centre, ax, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    return m | blob.astype(bool)
+
+
 def perturb_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A plausible wrong previous mask from the ground truth (H, W) bool -> (H, W) bool.
 
@@ -289,11 +311,16 @@ class InteractiveTrainSet(torch.utils.data.Dataset):
             mode = int(rng.choice(3, p=np.asarray(self.config.stage2_mix) / sum(self.config.stage2_mix)))
             if mode == 2 and self.stage1_model is None:
                 mode = 1
-            if mode == 1:
+            propagated = mode == 1 and self.config.p_corrections_only > 0 and rng.random() < self.config.p_corrections_only
+            if propagated:
+                prev = perturb_mask(heavy_error(gt, rng), rng)
+                fixes = self._corrections(gt, prev, valid, rng)
+                inputs = fixes if fixes else inputs + fixes
+            elif mode == 1:
                 prev = perturb_mask(gt, rng)
             elif mode == 2:
                 prev = self._stage1_prediction(rgb, inputs, S)
-            if prev is not None:
+            if prev is not None and not propagated:
                 inputs = inputs + self._corrections(gt, prev, valid, rng)
         elif self.stage == 2:  # no mask channel: corrections against the stage-1 prediction only
             if self.stage1_model is not None and rng.random() < 0.5:
