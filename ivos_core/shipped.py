@@ -6,7 +6,7 @@ parent folder with ``IVOS_MODELS``) holding
 * ``interactive.{safetensors,json}``: the interactive network (a normal ivos checkpoint);
 * ``osvos_parent.{safetensors,json}``: the OSVOS parent, when one is shipped;
 * ``model.json``: the inference settings chosen on the development sets (``interactive_options``
-  for :class:`~ivos_core.segmenter.InteractiveSegmenter`, ``osvos`` / ``finetune_steps`` /
+  for :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`, ``osvos`` / ``finetune_steps`` /
   ``osvos_options`` for the video side) and where each choice was made. It is the same folder
   layout as a job's named model (:func:`ivos_core.jobs.resolve_model`), so the jobs use it as is;
 * ``MODEL_CARD.md``: training data, steps, command, dev and test results, data licences.

@@ -156,6 +156,9 @@ def test_model_json_interactive_options_reach_the_segmenter(tmp_path):
     (mdir / "model.json").write_text(json.dumps({"interactive_options": {"colour": 1}}))
     with pytest.raises(JobError, match="unknown interactive_options \\['colour'\\]"):
         resolve_model("m", models_dir=tmp_path)
+    (mdir / "model.json").write_text(json.dumps({"interactive_options": {"threshold": 2}}))
+    with pytest.raises(JobError, match="bad interactive_options .*threshold must lie in"):
+        resolve_model("m", models_dir=tmp_path)
 
 
 def test_replay_grabcut_osvos_lite(video, tmp_path):

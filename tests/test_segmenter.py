@@ -179,3 +179,28 @@ def test_flip_tta_is_mirror_symmetric(rng, encoding):
     plain = InteractiveSegmenter(net, device="cpu", input_size=64)
     plain.set_image(img)
     assert not np.allclose(plain.predict_logits(clicks), lg, atol=1e-4)  # it does change the output
+
+
+def test_options_are_one_frozen_record(model, tmp_path):
+    """Every setting is a SegmenterOptions field: keywords override it, unknown names and bad values
+    are refused, the options read as attributes, and a checkpoint's training size applies unless
+    the caller chose one."""
+    import dataclasses
+
+    from ivos_core.interactive.options import MODEL_OPTION_NAMES, OPTION_NAMES, SegmenterOptions
+
+    base = SegmenterOptions(crf=True, colour_weight=1.0)
+    seg = InteractiveSegmenter(model, base, keep_clicked=True, device="cpu")
+    assert seg.options == dataclasses.replace(base, keep_clicked=True)
+    assert (seg.crf, seg.colour_weight, seg.keep_clicked, seg.grabcut_band) == (True, 1.0, True, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        seg.options.crf = False  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unknown segmenter options \\['colour'\\]"):
+        InteractiveSegmenter(model, colour=1, device="cpu")
+    with pytest.raises(ValueError, match="grabcut_band must be a positive"):
+        SegmenterOptions(grabcut_band=0)
+    assert "amp" in OPTION_NAMES and "amp" not in MODEL_OPTION_NAMES and "grabcut_band" in MODEL_OPTION_NAMES
+    save_checkpoint(tmp_path / "m", model, {"input_size": 64})
+    assert InteractiveSegmenter.from_checkpoint(tmp_path / "m", device="cpu").input_size == 64
+    chosen = InteractiveSegmenter.from_checkpoint(tmp_path / "m", options=SegmenterOptions(input_size=96), device="cpu")
+    assert chosen.input_size == 96

@@ -74,7 +74,7 @@ def build_method(spec: Any, *, device: str = "cpu", **overrides: Any) -> Any:
 
     if not overrides or spec.interactive == "grabcut":
         return load_interactive(spec, device)
-    from ivos_core.segmenter import InteractiveSegmenter
+    from ivos_core.interactive.segmenter import InteractiveSegmenter
 
     return InteractiveSegmenter.from_checkpoint(spec.interactive_checkpoint, device=device,
                                                 **{**spec.interactive_options, **overrides})

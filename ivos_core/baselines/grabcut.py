@@ -32,7 +32,7 @@ Two uses, two entry points:
   The default mode is the one that was stronger on the DEVELOPMENT set (COCO_MVal ``dev.txt``;
   numbers in ``docs/results/dev/grabcut-variants.json``), never chosen on a test set.
 * :class:`GrabCutSegmenter` with ``box=heuristic_box(...)`` is the §3.3 corrector of a bad OSVOS
-  mask (Table 3); ``ivos_core.methods.GrabCutMethod`` (``--method grabcut-box``) drives it and
+  mask (Table 3); ``ivos_core.interactive.methods.GrabCutMethod`` (``--method grabcut-box``) drives it and
   ``ivos_core.davis`` keeps using it for the worst-frame correction experiment.
 """
 
@@ -145,7 +145,7 @@ class GrabCutSegmenter:
 
     Stateless: :meth:`predict` takes the image each call (a
     :data:`~ivos_core.protocols.SegmentFn`); :class:`GrabCutClickMethod` and
-    :class:`ivos_core.methods.GrabCutMethod` wrap it as an
+    :class:`ivos_core.interactive.methods.GrabCutMethod` wrap it as an
     :class:`~ivos_core.protocols.InteractiveMethod`.
 
     Args:

@@ -99,9 +99,9 @@ class DavisEvalConfig:
     checkpoint: str | None = None
     ifcn_checkpoint: str | None = None
     crf: bool = False
-    colour: float = 0.0  # the colour cue's weight for the deep methods (ivos_core.colour)
+    colour: float = 0.0  # the colour cue's weight for the deep methods (ivos_core.interactive.colour)
     keep_clicked: bool = False
-    grabcut_band: float | None = None  # our model's GrabCut boundary refinement (ivos_core.grabcut_refine)
+    grabcut_band: float | None = None  # our model's GrabCut boundary refinement (ivos_core.interactive.grabcut_refine)
     grabcut_box_margin: int = 10
     grabcut_iterations: int = 5
 
@@ -219,7 +219,7 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
             models.unavailable[name] = f"no {name} checkpoint given ({flag} PATH)"
             continue
         try:
-            from ivos_core.methods import build_method
+            from ivos_core.interactive.methods import build_method
 
             seg = build_method(
                 name, checkpoint=path, crf=config.crf, colour=config.colour, keep_clicked=config.keep_clicked,

@@ -44,7 +44,7 @@ def _correct_ifcn(
 ) -> list[np.ndarray]:
     """iFCN: a free positive click at the centre of the largest OSVOS blob, not a hard constraint;
     the robot's clicks are (clamped after the soft prediction)."""
-    from ivos_core.segmenter import constraint_masks
+    from ivos_core.interactive.segmenter import constraint_masks
 
     seg = models.ifcn
     seg.set_image(image)
@@ -70,7 +70,7 @@ def correct(
 ) -> list[np.ndarray]:
     """Masks after 1..n_max robot clicks correcting ``start`` (the propagated OSVOS mask)."""
     if method == "grabcut":
-        from ivos_core.methods import GrabCutMethod
+        from ivos_core.interactive.methods import GrabCutMethod
 
         gm = GrabCutMethod(iterations=config.grabcut_iterations)
         gm.set_image(image)

@@ -130,10 +130,10 @@ class VideoSegmenterBackend:
 def load_interactive(spec: ModelVersion, device: str) -> Any:
     """The model version's interactive method: GrabCut, or the deep checkpoint with its options."""
     if spec.interactive == "grabcut":
-        from ivos_core.methods import GrabCutMethod
+        from ivos_core.interactive.methods import GrabCutMethod
 
         return GrabCutMethod()
-    from ivos_core.segmenter import InteractiveSegmenter
+    from ivos_core.interactive.segmenter import InteractiveSegmenter
 
     try:
         return InteractiveSegmenter.from_checkpoint(spec.interactive_checkpoint, device=device, **spec.interactive_options)

@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivos_core.interactive.options import MODEL_OPTION_NAMES, SegmenterOptions
 from ivos_core.shipped import DEFAULT_MODEL
 from ivos_core.utils import file_sha256
 from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
 
 __all__ = ["JobError", "INTERACTIVE_OPTIONS", "ModelVersion", "resolve_model", "default_models_dir"]
 
-# InteractiveSegmenter options a model version may set (model.json "interactive_options")
-INTERACTIVE_OPTIONS = (
-    "crf", "crf_mode", "colour_weight", "keep_clicked", "flip_tta", "threshold", "zoom_in",
-    "grabcut_band", "grabcut_iterations",
-)
+# InteractiveSegmenter options a model version may set (model.json "interactive_options"): the
+# fields of SegmenterOptions, so a new option needs no second list here
+INTERACTIVE_OPTIONS = MODEL_OPTION_NAMES
 
 
 class JobError(RuntimeError):
@@ -60,6 +59,10 @@ class ModelVersion:
                 f"model {self.name!r}: unknown interactive_options {sorted(unknown)}; "
                 f"allowed: {', '.join(INTERACTIVE_OPTIONS)}"
             )
+        try:
+            SegmenterOptions(**self.interactive_options)
+        except (TypeError, ValueError) as exc:
+            raise JobError(f"model {self.name!r}: bad interactive_options ({exc}); fix model.json") from exc
 
     @property
     def version(self) -> str:

@@ -6,7 +6,7 @@ input size. The ``C`` input channels are, in this order (see :func:`assemble_inp
 * 3: the RGB image, ImageNet-normalised (:func:`normalize_rgb`);
 * 1: the current segmentation (0/1 float), present when ``use_mask`` (the paper's causality
   channel; all zeros when there is no previous mask);
-* 1 or 2: the click channels from :mod:`ivos_core.encoding` (``gaussian``: one signed channel;
+* 1 or 2: the click channels from :mod:`ivos_core.interactive.encoding` (``gaussian``: one signed channel;
   ``distance``: iFCN's two truncated distance maps).
 
 Two families:
@@ -117,7 +117,7 @@ def assemble_input(
     spec: ModelSpec,
 ) -> torch.Tensor:
     """Stack the network input: ``rgb`` (3, H, W) normalised, ``clicks`` (1|2, H, W) from
-    :func:`ivos_core.encoding.encode`, ``mask`` (H, W) in [0, 1] or None (zeros).
+    :func:`ivos_core.interactive.encoding.encode`, ``mask`` (H, W) in [0, 1] or None (zeros).
 
     Returns (C, H, W) float32 with C = ``spec.in_channels``; the mask is dropped when the spec
     does not use one.

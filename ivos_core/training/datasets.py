@@ -20,7 +20,7 @@ One example:
 5. stage 2 only: a previous mask - none, a perturbed ground truth (erode/dilate/blur/blobs/shift),
    or the frozen stage-1 model's prediction - and ``N_corr`` correction clicks (or, with
    ``p_stroke``, a correction stroke) in its error regions;
-6. encode (:func:`ivos_core.encoding.encode`) and stack the network input.
+6. encode (:func:`ivos_core.interactive.encoding.encode`) and stack the network input.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from ivos_core.data.common import Sample, SampleError
-from ivos_core.encoding import encode
+from ivos_core.interactive.encoding import encode
 from ivos_core.interactions import Click, Stroke
 from ivos_core.models.interactive import ModelSpec, assemble_input, normalize_rgb
 from ivos_core.users.samplers import sample_correction_clicks, sample_training_inputs

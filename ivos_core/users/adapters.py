@@ -31,7 +31,7 @@ def grabcut_segment(**kwargs: Any) -> SegmentFn:
 
 
 def model_segment(segmenter: Any) -> SegmentFn:
-    """A :data:`SegmentFn` around an :class:`~ivos_core.segmenter.InteractiveSegmenter`.
+    """A :data:`SegmentFn` around an :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`.
 
     Calls ``set_image`` only when the image changes (it caches the image's features; the user
     iterates on one frame), then ``predict(inputs, prev_mask=...)`` and takes its ``.mask``.

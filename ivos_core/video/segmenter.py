@@ -51,7 +51,7 @@ class VideoSegmenter(_OSVOS, _Quality):
     builds an untrained ``lite`` network (OSVOS from scratch: works for simple videos only).
     ``interactive``: an :class:`~ivos_core.protocols.InteractiveMethod` (``set_image``,
     ``predict(inputs, prev_mask)``; a result with ``.mask``, as the
-    :class:`~ivos_core.segmenter.InteractiveSegmenter` facade returns, is accepted too) for
+    :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter` facade returns, is accepted too) for
     :meth:`annotate` and :meth:`refine`.
     ``options``: :class:`~ivos_core.video_prior.OSVOSOptions` - fine-tuning steps, learning rate,
     crop, working resolution and the previous-frame prior (default

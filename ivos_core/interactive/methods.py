@@ -1,0 +1,121 @@
+"""Interactive methods behind one small interface, built by name for the evaluation protocol.
+
+``grabcut`` is OpenCV GrabCut with clicks as seeds; ``ours`` and ``ifcn`` are the deep networks
+(signed Gaussian vs. two distance maps) loaded from a checkpoint. Adding a method means adding
+one adaptor class here; the protocol loop in :mod:`ivos_core.evaluation` never changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ivos_core.interactions import Click, Stroke
+
+# grabcut: the NoC baseline (clicks as hard seeds, ivos_core.baselines.grabcut.GrabCutClickMethod, default
+# mode chosen on COCO_MVal dev); grabcut-rerun / grabcut-continue: its two modes; grabcut-box: the §3.3
+# heuristic-box corrector of Table 3 (GrabCutMethod below, also what ivos_core.davis uses).
+METHODS = ("grabcut", "grabcut-rerun", "grabcut-continue", "grabcut-box", "grabcut-nobox", "ours", "ifcn")
+
+
+class GrabCutMethod:
+    """OpenCV GrabCut driven by all clicks so far (seeds), re-run from the previous mask.
+
+    With ``use_box`` (default) each run after the first is initialised with the paper's §3.3
+    heuristic box (all positive clicks plus the current mask, enlarged by a margin): without a
+    box a negative click only removes a small part of a wrongly included region.
+    """
+
+    def __init__(self, *, click_radius: int = 5, iterations: int = 5, use_box: bool = True) -> None:
+        from ivos_core.baselines.grabcut import GrabCutSegmenter
+
+        self.name = "grabcut-box" if use_box else "grabcut-nobox"
+        self.use_box = use_box
+        self._seg = GrabCutSegmenter(click_radius=click_radius, iterations=iterations)
+        self._image: np.ndarray | None = None
+
+    def set_image(self, image: np.ndarray) -> None:
+        self._image = image
+
+    def predict(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
+        if self._image is None:
+            raise RuntimeError("call set_image(image) before predict()")
+        from ivos_core.baselines.grabcut import heuristic_box
+
+        has_prev = prev_mask is not None and bool(np.any(prev_mask))
+        if not has_prev:
+            return self._seg.predict(self._image, list(inputs))
+        if self.use_box:
+            box = heuristic_box(list(inputs), prev_mask, shape=prev_mask.shape)
+            return self._seg.predict(self._image, list(inputs), prev_mask=prev_mask, box=box)
+        return self._seg.predict(self._image, list(inputs), prev_mask=prev_mask)
+
+
+class DeepMethod:
+    """Adaptor from :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter` to the protocol."""
+
+    def __init__(self, segmenter, *, name: str) -> None:
+        self.name = name
+        self.segmenter = segmenter
+
+    def set_image(self, image: np.ndarray) -> None:
+        self.segmenter.set_image(image)
+
+    def predict(self, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
+        return self.segmenter.predict(list(inputs), prev_mask=prev_mask).mask
+
+
+def build_method(
+    name: str,
+    *,
+    checkpoint: str | Path | None = None,
+    crf: bool = False,
+    zoom_in: bool = False,
+    flip: bool = False,
+    colour: float = 0.0,
+    keep_clicked: bool = False,
+    grabcut_band: float | None = None,
+    device: str = "auto",
+):
+    """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
+    ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
+    :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`) and ``grabcut_band`` (GrabCut boundary
+    refinement, :mod:`ivos_core.interactive.grabcut_refine`) apply to the networks."""
+    if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
+        from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
+
+        return GrabCutClickMethod(DEFAULT_NOC_MODE if name == "grabcut" else name.split("-", 1)[1])
+    if name == "grabcut-box":
+        return GrabCutMethod()
+    if name == "grabcut-nobox":
+        return GrabCutMethod(use_box=False)
+    if name in ("ours", "ifcn"):
+        if checkpoint is None and name == "ifcn":
+            raise ValueError(
+                "method 'ifcn' needs --checkpoint PATH (a distance-map model trained with "
+                "`ivos train interactive --encoding distance --no-mask`)"
+            )
+        if checkpoint is None:  # the shipped model (its dev-chosen settings are the caller's to pass)
+            from ivos_core.shipped import shipped_model
+
+            checkpoint = shipped_model().interactive
+        from ivos_core.interactive.segmenter import InteractiveSegmenter
+
+        seg = InteractiveSegmenter.from_checkpoint(
+            checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
+            keep_clicked=keep_clicked, grabcut_band=grabcut_band, device=device,
+        )
+        expected = "distance" if name == "ifcn" else "gaussian"
+        if getattr(seg, "encoding", expected) != expected:
+            raise ValueError(
+                f"checkpoint {checkpoint} was trained with {seg.encoding!r} click encoding but "
+                f"method {name!r} expects {expected!r}; pass the matching checkpoint"
+            )
+        suffix = ("+zoom" if zoom_in else "") + ("+flip" if flip else "")
+        suffix += (f"+colour{colour:g}" if colour > 0 else "") + ("+cc" if keep_clicked else "")
+        suffix += "+crf" if crf else ""
+        suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
+        return DeepMethod(seg, name=name + suffix)
+    raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")

@@ -1,0 +1,94 @@
+"""Every inference setting of the interactive segmenter in one frozen record.
+
+One place for the settings means one place for their checks, and one list of what a model
+version's ``model.json`` (``interactive_options``) may set: the fields themselves, not a list kept
+by hand beside them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, Mapping
+
+__all__ = ["MODEL_OPTION_NAMES", "OPTION_NAMES", "SegmenterOptions"]
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    """How :class:`ivos_core.interactive.segmenter.InteractiveSegmenter` turns logits into a mask.
+
+    input_size: longer side of the image inside the network (None: the model's default, e.g.
+        384 for ``lite``; native size for ``paper``).
+    crf / crf_mode: refine the probability with a dense CRF (``fast``: uncertain band only).
+    hard_constraints: clamp user-labelled pixels (False: the network's output as is).
+    threshold: probability at or above which a pixel is in the mask.
+    click_radius: radius in image pixels of the clamped disk around each click.
+    encoding_kw: options of :func:`ivos_core.interactive.encoding.encode`, as in training.
+    amp / channels_last: bf16 autocast and channels-last memory (None: on CUDA only; on the idle
+        2-core build CPU ``lite`` predicts at 854x480 in 38 ms contiguous vs 47 ms channels-last).
+    zoom_in / zoom_expand / zoom_min_size: from the second input on, run the network on a crop
+        around the current object (grown by ``zoom_expand``, at least ``zoom_min_size`` px a side),
+        so a small network sees the boundary at a higher resolution (RITM/f-BRS zoom-in).
+    flip_tta: average the logits of the image and its mirror image (twice the compute).
+    colour_weight: weight of the per-image colour model's log-odds added to the logit before the
+        CRF (0 = off); chosen per checkpoint on a development set.
+    keep_clicked: keep only the mask's connected components that hold a positive click.
+    grabcut_band / grabcut_iterations: refine the boundary with GrabCut in a band of this fraction
+        of the image diagonal (None = off), after the CRF, before the clamping.
+    """
+
+    input_size: int | None = None
+    crf: bool = False
+    crf_mode: Literal["fast", "full"] = "fast"
+    hard_constraints: bool = True
+    threshold: float = 0.5
+    click_radius: int = 3
+    encoding_kw: Mapping[str, float] = field(default_factory=dict)
+    amp: bool | None = None
+    channels_last: bool | None = None
+    zoom_in: bool = False
+    zoom_expand: float = 1.4
+    zoom_min_size: int = 100
+    flip_tta: bool = False
+    colour_weight: float = 0.0
+    keep_clicked: bool = False
+    grabcut_band: float | None = None
+    grabcut_iterations: int = 3
+
+    def __post_init__(self) -> None:
+        if self.crf_mode not in ("fast", "full"):
+            raise ValueError(f"crf_mode must be 'fast' or 'full', got {self.crf_mode!r}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
+        if self.input_size is not None and self.input_size < 32:
+            raise ValueError(f"input_size must be >= 32 pixels (or None), got {self.input_size}")
+        if self.zoom_expand < 1.0:
+            raise ValueError(f"zoom_expand must be >= 1, got {self.zoom_expand}")
+        if not (self.colour_weight >= 0 and math.isfinite(self.colour_weight)):
+            raise ValueError(f"colour_weight must be a finite number >= 0, got {self.colour_weight}")
+        band = self.grabcut_band
+        if band is not None and not (band > 0 and math.isfinite(band)):
+            raise ValueError(f"grabcut_band must be a positive fraction of the diagonal or None, got {band}")
+        if self.grabcut_iterations < 1:
+            raise ValueError(f"grabcut_iterations must be >= 1, got {self.grabcut_iterations}")
+        object.__setattr__(self, "encoding_kw", dict(self.encoding_kw))
+        object.__setattr__(self, "threshold", float(self.threshold))
+        object.__setattr__(self, "click_radius", int(self.click_radius))
+        object.__setattr__(self, "colour_weight", float(self.colour_weight))
+        object.__setattr__(self, "grabcut_band", None if band is None else float(band))
+
+    def with_(self, **changes: Any) -> "SegmenterOptions":
+        """A copy with ``changes`` (checked like the constructor's; unknown names say which exist)."""
+        unknown = set(changes) - set(OPTION_NAMES)
+        if unknown:
+            raise TypeError(f"unknown segmenter options {sorted(unknown)}; known: {', '.join(OPTION_NAMES)}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v) for f in fields(self)}
+
+
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SegmenterOptions))
+#: what a model version's ``interactive_options`` may set: every option but the device-speed ones
+MODEL_OPTION_NAMES: tuple[str, ...] = tuple(n for n in OPTION_NAMES if n not in ("amp", "channels_last"))
