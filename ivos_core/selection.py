@@ -71,6 +71,8 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
         "checkpoint": s.get("checkpoint"),
         "colour": _method_option(s.get("method", ""), "colour") or 0.0,
         "grabcut_band": _method_option(s.get("method", ""), "grabcut"),
+        "zoom_in": "+zoom" in (s.get("method") or ""),
+        "flip_tta": "+flip" in (s.get("method") or ""),
         "dataset": s.get("dataset"),
         "split": s.get("split"),
         "role": s.get("role"),
@@ -105,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("runs", nargs="+")
     c.add_argument("--stage", default="choice", help="name of this choice in the record (checkpoint, colour, ...)")
     c.add_argument("--record", help="JSON file to which the stage's numbers and choice are added")
-    c.add_argument("--field", default="run", choices=("run", "checkpoint", "colour", "grabcut_band"),
+    c.add_argument("--field", default="run", choices=("run", "checkpoint", "colour", "grabcut_band", "method"),
                    help="what to print of the chosen run")
     args = ap.parse_args(argv)
     try:

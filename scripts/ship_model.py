@@ -7,7 +7,7 @@ Usage: python scripts/ship_model.py --interactive runs/v1-int/final --osvos runs
     [--video-selection docs/results/dev/video-selection-v2.json] [--name ivos-lite-v1]
 
 The interactive options come from the selection record's chosen stages (colour weight, GrabCut
-band); the OSVOS options from the video selection's ``choice`` (else DEFAULT_OSVOS_OPTIONS).
+band, zoom-in / flip from the ``inference`` stage); the OSVOS options from the video selection's ``choice`` (else DEFAULT_OSVOS_OPTIONS).
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def main() -> None:
     interactive_options = {"crf": True, "colour_weight": colour, "keep_clicked": colour > 0}
     if band is not None:
         interactive_options["grabcut_band"] = float(band)
+    inference = chosen.get("inference", {})  # the zoom-in / flip stage, when it was run
+    for option in ("zoom_in", "flip_tta"):
+        if inference.get(option):
+            interactive_options[option] = True
     model = {
         "name": a.name,
         "interactive": "deep",

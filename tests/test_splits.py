@@ -107,6 +107,10 @@ def test_record_and_cli_print_the_choice(tmp_path, capsys):
     record_stage(record, "checkpoint", [load_run(runs[0])], load_run(runs[0]))
     doc = json.loads(record.read_text())
     assert set(doc["stages"]) == {"colour", "checkpoint"}
+    zoom = _summary(tmp_path, "zoom", "coco_mval", "dev", 5.0, 4.5, method="ours+zoom+colour1+cc+crf+grabcut0.05")
+    assert main(["choose", "--stage", "inference", "--record", str(record), "--field", "method", str(zoom)]) == 0
+    chosen = json.loads(record.read_text())["chosen"]["inference"]
+    assert (chosen["zoom_in"], chosen["flip_tta"], chosen["grabcut_band"]) == (True, False, 0.05)
 
 
 def test_cli_select_flag_refuses_test_sets(tmp_path):

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Choose the deep model's test-time zoom-in (RITM-style crop around the object from the 2nd click)
+# and mirror averaging on the DEVELOPMENT set (COCO_MVal dev.txt, 100 instances, 20-click cap),
+# on top of the shipped post-processing (CRF, colour weight, clicked components, GrabCut band).
+# Adds the stage "inference" to docs/results/dev/<name>-selection.json; the guard refuses test sets.
+# Usage: scripts/select_inference.sh DATA_ROOT CHECKPOINT COLOUR BAND NAME
+#   e.g. scripts/select_inference.sh ../shared/data runs/v1-int-s2c/final 1 0.05 v1-int-s2c
+set -euo pipefail
+usage="usage: $0 DATA_ROOT CHECKPOINT COLOUR BAND NAME"
+DATA=${1:?$usage}; CK=${2:?$usage}; W=${3:?$usage}; B=${4:?$usage}; NAME=${5:?$usage}
+IVOS=${IVOS:-.venv/bin/ivos}
+PY=${PY:-.venv/bin/python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+OUT=outputs/select/$NAME
+RECORD=docs/results/dev/$NAME-selection.json
+$PY -m ivos_core.selection guard coco_mval dev
+DEV=(--dataset coco_mval --root "$DATA/COCO_MVal" --split dev --select --max-clicks 20
+     --method ours --checkpoint "$CK" --crf --grabcut-band "$B")
+[ "$W" != "0" ] && DEV+=(--colour "$W" --keep-clicked)
+runs=()
+for variant in plain zoom flip zoom-flip; do
+  extra=()
+  case $variant in zoom) extra=(--zoom-in);; flip) extra=(--flip);; zoom-flip) extra=(--zoom-in --flip);; esac
+  r="$OUT/inference-$variant"
+  [ -f "$r/summary.json" ] || $IVOS eval interactive "${DEV[@]}" "${extra[@]}" --out "$r"
+  runs+=("$r")
+done
+best=$($PY -m ivos_core.selection choose --stage inference --record "$RECORD" --field method "${runs[@]}")
+echo "inference variant chosen on COCO_MVal dev: $best (record: $RECORD)"
