@@ -73,7 +73,7 @@ def test_outputs_and_columns(outputs):
     per_frame = pd.read_parquet(paths["per_frame"])
     assert list(per_frame.columns) == ["sequence", "frame", "setting", "iou", "boundary_f", "evaluated"]
     corr = pd.read_parquet(paths["corrections"])
-    assert list(corr.columns) == ["sequence", "frame", "method", "clicks", "iou"]
+    assert list(corr.columns) == ["sequence", "frame", "rank", "method", "clicks", "iou"]
 
 
 def test_broken_sequence_reported_and_other_completes(outputs):
@@ -256,3 +256,22 @@ def test_video_select_cli_refuses_val_and_selects_on_dev(tmp_path):
     r2 = runner.invoke(app, args)
     assert r2.exit_code == 0 and "cached" in r2.output
     assert json.loads(out.read_text())["candidates"] == doc["candidates"]
+
+
+def test_correction_frames_adds_the_next_worst_frames(davis_root, tmp_path):
+    """k worst frames: Table 3 still reads the worst one; the corrections table and the
+    ``table3_frames`` summary hold all k, worst first, with per-frame gains."""
+    cfg = DavisEvalConfig(sequences=("good",), init_methods=("gt",), correction_methods=("grabcut",),
+                          correction_clicks=(1,), correction_frames=3, finetune_steps=10, device="cpu")
+    assert cfg.fingerprint() != DavisEvalConfig.from_dict({**cfg.to_dict(), "correction_frames": 1}).fingerprint()
+    result = evaluate_davis(davis_root, cfg)
+    corr = result.corrections()
+    before = corr[corr["clicks"] == 0].sort_values("rank")
+    assert list(before["rank"]) == [1, 2, 3] and before["iou"].is_monotonic_increasing
+    row = result.per_sequence().iloc[0]
+    assert row["worst_iou"] == pytest.approx(before["iou"].iloc[0])
+    frames = result.summary()["table3_frames"]
+    assert frames["before"]["n"] == 3 and frames["methods"]["grabcut"]["1"]["n"] == 3
+    assert len(frames["methods"]["grabcut"]["1"]["gains"]) == 3
+    with pytest.raises(ValueError, match="correction_frames must be >= 1"):
+        DavisEvalConfig(correction_frames=0)

@@ -61,7 +61,9 @@ class DavisEvalConfig:
 
     ``sequences``: a subset of the split (None: all). ``init_methods`` / ``init_clicks``: the
     Fig. 5 settings (``gt`` is one setting; ``grabcut`` and ``ours`` one per click count).
-    ``correction_methods`` / ``correction_clicks``: Table 3. ``progressive_clicks``: click counts
+    ``correction_methods`` / ``correction_clicks``: Table 3; ``correction_frames``: how many of
+    the worst frames are corrected (Table 3 itself reads the worst one; the rest only add rows to
+    ``corrections.parquet`` and the ``table3_frames`` summary). ``progressive_clicks``: click counts
     whose corrected worst frame is added to the fine-tuning set for a re-fit + re-propagation
     (one extra fine-tuning per available correction method and count; empty = off).
     ``finetune_steps`` / ``finetune_lr`` / ``finetune_crop`` / ``prior_weight`` /
@@ -83,6 +85,7 @@ class DavisEvalConfig:
     correction_methods: tuple[str, ...] = CORRECTION_METHODS
     correction_clicks: tuple[int, ...] = (1, 4, 10)
     progressive_clicks: tuple[int, ...] = ()
+    correction_frames: int = 1  # correct the k worst frames (the paper: 1); k > 1 gives a steadier dev measure
     finetune_steps: int = DEFAULT_OSVOS_OPTIONS.finetune_steps
     finetune_lr: float | None = DEFAULT_OSVOS_OPTIONS.finetune_lr
     finetune_crop: int | None = DEFAULT_OSVOS_OPTIONS.finetune_crop
@@ -121,6 +124,8 @@ class DavisEvalConfig:
             raise ValueError(f"progressive_clicks {missing} must be among correction_clicks {self.correction_clicks}")
 
     def _check_ranges(self) -> None:
+        if self.correction_frames < 1:
+            raise ValueError(f"DavisEvalConfig.correction_frames must be >= 1, got {self.correction_frames}")
         if self.finetune_steps < 0:
             raise ValueError(f"DavisEvalConfig.finetune_steps must be >= 0, got {self.finetune_steps}")
         if self.frame_stride < 1:
@@ -168,6 +173,8 @@ class DavisEvalConfig:
         """Hash of everything that changes a sequence's numbers (a cached result is reused only
         when its fingerprint matches)."""
         d = self.to_dict()
+        if d.get("correction_frames") == 1:
+            d.pop("correction_frames")  # the paper's protocol keeps the fingerprints it had
         d.pop("sequences", None)
         d.pop("device", None)
         for key in ("osvos_parent", "checkpoint", "ifcn_checkpoint"):

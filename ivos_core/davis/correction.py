@@ -85,16 +85,22 @@ def correct(
     return _correct_ifcn(image, gt, start, n_max, models, void)
 
 
+def _worst_frames(clip: Clip, gt_preds: np.ndarray, k: int = 1) -> list[tuple[int, float]]:
+    """The ``k`` evaluated frames (not frame 0) with the lowest IoU (ties: the earlier), worst
+    first, with their IoUs."""
+    ious = [iou(gt_preds[t], clip.gts[t], ignore=clip.void_at(t)) for t in range(len(clip))]
+    order = sorted(range(1, len(clip)), key=lambda t: (ious[t], t))
+    return [(t, ious[t]) for t in order[:k]]
+
+
 def _worst_frame(clip: Clip, gt_preds: np.ndarray) -> tuple[int, float]:
     """The evaluated frame (not frame 0) with the lowest IoU (ties: the earlier) and that IoU."""
-    ious = [iou(gt_preds[t], clip.gts[t], ignore=clip.void_at(t)) for t in range(len(clip))]
-    w = min(range(1, len(clip)), key=lambda t: (ious[t], t))
-    return w, ious[w]
+    return _worst_frames(clip, gt_preds, 1)[0]
 
 
 def _correct_worst(
     clip: Clip, w: int, before: float, gt_preds: np.ndarray, models: EvalModels, config: DavisEvalConfig,
-    row: dict[str, Any],
+    row: dict[str, Any], rank: int = 1,
 ) -> dict[str, list[np.ndarray]]:
     """Every available method's masks after 1..max clicks on frame ``w``; fills ``refine_iou``
     and the correction rows (``clicks = 0``: before)."""
@@ -109,9 +115,9 @@ def _correct_worst(
         masks = correct(m, clip.frames[w], gt_w, gt_preds[w], max(config.correction_clicks), models, config, vw)
         corrected[m] = masks
         rows = clip.res.correction_rows
-        rows.append({"sequence": clip.name, "frame": clip.idx[w], "method": m, "clicks": 0, "iou": before})
+        rows.append({"sequence": clip.name, "frame": clip.idx[w], "rank": rank, "method": m, "clicks": 0, "iou": before})
         for k, mk in enumerate(masks, start=1):
-            rows.append({"sequence": clip.name, "frame": clip.idx[w], "method": m, "clicks": k,
+            rows.append({"sequence": clip.name, "frame": clip.idx[w], "rank": rank, "method": m, "clicks": k,
                          "iou": iou(mk, gt_w, ignore=vw)})
         for k in config.correction_clicks:
             row[f"refine_iou[{m}@{k}]"] = iou(masks[k - 1], gt_w, ignore=vw)
@@ -136,7 +142,10 @@ def run_table3(
     clip: Clip, gt_vs: Any, gt_preds: np.ndarray, models: EvalModels, config: DavisEvalConfig, row: dict[str, Any],
 ) -> None:
     """Table 3 (and progressive refinement) on the worst frame of the GT-initialised run."""
-    w, before = _worst_frame(clip, gt_preds)
+    worst = _worst_frames(clip, gt_preds, config.correction_frames)
+    w, before = worst[0]
     row["worst_frame"], row["worst_iou"] = clip.idx[w], before
     corrected = _correct_worst(clip, w, before, gt_preds, models, config, row)
+    for rank, (t, iou_t) in enumerate(worst[1:], start=2):  # more frames: rows only, not Table 3
+        _correct_worst(clip, t, iou_t, gt_preds, models, config, {}, rank=rank)
     _progressive(clip, w, corrected, gt_vs, models, config, row)

@@ -62,6 +62,26 @@ def _table3_summary(cfg: DavisEvalConfig, ok: Any) -> dict[str, Any]:
     return t3
 
 
+def _frames_summary(cfg: DavisEvalConfig, corrections: Any) -> dict[str, Any]:
+    """Over every corrected frame (the ``correction_frames`` worst of each sequence): mean IoU
+    before and after k clicks per method, with the per-frame gains (for paired comparisons)."""
+    if cfg.correction_frames == 1 or corrections.empty:
+        return {}
+    out: dict[str, Any] = {"frames_per_sequence": cfg.correction_frames, "methods": {}}
+    base = corrections[corrections["clicks"] == 0].drop_duplicates(["sequence", "frame"]).set_index(["sequence", "frame"])["iou"]
+    out["before"] = {"mean_iou": float(base.mean()), "n": int(len(base))}
+    for (meth, k), grp in corrections[corrections["clicks"] > 0].groupby(["method", "clicks"]):
+        if k not in cfg.correction_clicks:
+            continue
+        after = grp.set_index(["sequence", "frame"])["iou"]
+        gain = (after - base.reindex(after.index)).dropna()
+        out["methods"].setdefault(meth, {})[str(int(k))] = {
+            "mean_iou": float(after.mean()), "gain": float(gain.mean()), "n": int(len(gain)),
+            "gains": {f"{s}:{f}": round(float(g), 6) for (s, f), g in gain.items()},
+        }
+    return out
+
+
 def _progressive_summary(cfg: DavisEvalConfig, ok: Any) -> dict[str, Any]:
     """J mean after re-propagation per method and clicks, and its gain over the GT-initialised run."""
     prog = {}
@@ -107,7 +127,7 @@ class DavisEvalResult:
     def corrections(self):
         import pandas as pd
 
-        cols = ["sequence", "frame", "method", "clicks", "iou"]
+        cols = ["sequence", "frame", "rank", "method", "clicks", "iou"]
         return pd.DataFrame([r for s in self.sequences for r in s.correction_rows], columns=cols)
 
     def summary(self) -> dict[str, Any]:
@@ -127,6 +147,7 @@ class DavisEvalResult:
             "n_sequences": len(self.sequences), "n_ok": int(len(ok)), "n_failed": len(failed), "failed": failed,
             "unavailable": dict(self.unavailable), "skipped_settings": skipped,
             "fig5": fig5, "table3": _table3_summary(cfg, ok), "progressive": _progressive_summary(cfg, ok),
+            "table3_frames": _frames_summary(cfg, self.corrections()),
             "davis": davis,
             "J_mean": _mean(ok, "J_mean[gt]")[0],
             "F_mean": _mean(ok, "F_mean")[0],
