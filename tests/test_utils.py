@@ -49,3 +49,14 @@ def test_as_rgb_uint8_is_strict_and_converts_grey_and_rgba():
         as_rgb_uint8(grey.astype(np.float32))
     with pytest.raises(ValueError, match="shape"):
         as_rgb_uint8(np.zeros((3, 4, 2), np.uint8))
+
+
+def test_flush_denormals_zeroes_denormal_arithmetic():
+    import torch
+
+    from ivos_core.utils import flush_denormals
+
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's smallest normal (1.18e-38)
+    if not flush_denormals():
+        pytest.skip("this CPU does not support flushing denormals")
+    assert float(tiny * 1.0) == 0.0

@@ -171,9 +171,10 @@ def train(
     (a simulated kill; also useful for time-boxed runs that resume later). ``weights``: sampling
     weight per source. ``device``: ``cpu``/``cuda``/``auto``.
     """
-    from ivos_core.utils import resolve_device
+    from ivos_core.utils import flush_denormals, resolve_device
 
     dev = resolve_device(device)
+    flush_denormals()
     torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)

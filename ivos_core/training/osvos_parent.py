@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ivos_core.models.osvos import OSVOS_NAMES, build_osvos
-from ivos_core.utils import resolve_device
+from ivos_core.utils import flush_denormals, resolve_device
 from ivos_core.video.finetune import TrainProgress, TrainProgressFn, _autocast, _loss
 
 __all__ = [
@@ -271,6 +271,7 @@ def _save(path: Path, model: nn.Module, cfg: OSVOSTrainConfig, step: int, opt: t
 def load_parent(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """Build the network a ``kind="osvos"`` checkpoint describes and load its weights (eval mode)."""
     register_checkpoint_builder()
+    flush_denormals()  # a trained parent holds denormal weights: without this its CPU math crawls
     model, _ = _ckpt().load_model(path, CHECKPOINT_KIND)
     return model.to(resolve_device(device)).eval()
 
@@ -305,6 +306,7 @@ def train_parent(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(config.device)
+    flush_denormals()  # Adam's L2 decay drives unused weights into the (slow) denormal range
     index = _frame_index(sequences)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

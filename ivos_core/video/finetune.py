@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ivos_core.models.osvos import class_balanced_bce
-from ivos_core.utils import resolve_device
+from ivos_core.utils import flush_denormals, resolve_device
 
 __all__ = ["FinetuneConfig", "TrainProgress", "TrainProgressFn", "default_lr", "finetune"]
 
@@ -175,6 +175,7 @@ def finetune(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1)))
     )
+    flush_denormals()  # decayed weights in the denormal range slow CPU arithmetic many times over
     rng = np.random.default_rng(seed)
     H, W = x_all.shape[-2:]
     out_hw = (min(crop[0], H), min(crop[1], W)) if crop else (H, W)
