@@ -11,8 +11,20 @@ from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
-from analytics.bookkeeping import LoadReport, already_loaded, insert_quarantine, mark_loaded, now, quarantine_row
-from analytics.results import EvalRun, ResultRecordError, read_eval_run, read_job_results
+from analytics.bookkeeping import (
+    LoadReport,
+    already_loaded,
+    insert_quarantine,
+    mark_loaded,
+    now,
+    quarantine_row,
+)
+from analytics.results import (
+    EvalRun,
+    ResultRecordError,
+    read_eval_run,
+    read_job_results,
+)
 from analytics.sources import expand_paths
 from analytics.sqlfiles import read_sql
 from ivos_core.utils import file_sha256

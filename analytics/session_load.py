@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pyarrow as pa
 
-from analytics.bookkeeping import SNIPPET_CHARS, LoadReport, insert_quarantine, now, quarantine_row
+from analytics.bookkeeping import (
+    SNIPPET_CHARS,
+    LoadReport,
+    insert_quarantine,
+    now,
+    quarantine_row,
+)
 from analytics.prevalidate import run_fast_path
 from analytics.sqlfiles import read_sql
 from analytics.staging import RawBatch

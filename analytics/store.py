@@ -181,7 +181,7 @@ class AnalyticsStore:
         if progress.position:
             log.info("%s: resuming after record %d (%d committed)", path, progress.position, progress.n_records)
         for batch in stream_batches(path, kind, self.batch_size, start_after=progress.position):
-            self._in_transaction(lambda: self._commit_batch(path, sha, batch, progress))
+            self._in_transaction(lambda b=batch: self._commit_batch(path, sha, b, progress))
             log.info("%s: committed through record %d (%d records)", path, progress.position, progress.n_records)
         rep = progress.report or LoadReport(files_loaded=1)
 
