@@ -38,6 +38,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "object ids: sessions.n_objects, inputs.object_id, job_object_results backfill",
               "migrations/002_object_ids.sql"),
     Migration(3, "COMMENT ON every table and column", "migrations/003_comments.sql"),
+    Migration(4, "load_progress: session files commit batch by batch and resume", "migrations/004_load_progress.sql"),
 )
 #: the schema version a migrated database has (1: the schema before any migration)
 LATEST = max((m.version for m in MIGRATIONS), default=1)

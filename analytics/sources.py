@@ -56,34 +56,30 @@ def _snippet(data: bytes | str, n: int = 300) -> str:
     return data[:n]
 
 
-def _decode(position: int, data: bytes) -> RawRecord:
+def decode_record(position: int, data: bytes) -> RawRecord:
+    """A record of raw bytes: its UTF-8 text, or unreadable (with a snippet) when it is not UTF-8."""
     try:
         return RawRecord(position, data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return RawRecord(position, None, f"not UTF-8 text: {exc}", _snippet(data))
 
 
-def iter_records(path: Path, kind: str, batch_size: int = 100_000) -> Iterator[list[RawRecord]]:
-    """Yield batches of records of one file (batches bound memory on large files)."""
+
+def iter_records(path: Path, kind: str, batch_size: int = 100_000, start_after: int = 0) -> Iterator[list[RawRecord]]:
+    """Yield batches of records of one file (batches bound memory on large files); records at
+    positions up to ``start_after`` are skipped (a load resuming after its committed batches).
+
+    JSONL and Parquet files are streamed; a JSON file (one document or an array) is read whole."""
     if kind == "parquet":
-        yield from _iter_parquet(path, batch_size)
+        yield from _skip(_iter_parquet(path, batch_size), start_after)
+        return
+    if kind == "jsonl":
+        yield from _iter_jsonl(path, batch_size, start_after)
         return
     data = path.read_bytes()
-    if kind == "jsonl":
-        batch: list[RawRecord] = []
-        for lineno, line in enumerate(data.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            batch.append(_decode(lineno, line.rstrip(b"\r")))
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-        return
-    rec = _decode(1, data)
+    rec = decode_record(1, data)
     if rec.text is None:
-        yield [rec]
+        yield from _skip(iter([[rec]]), start_after)
         return
     stripped = rec.text.lstrip()
     if stripped.startswith("["):
@@ -91,13 +87,37 @@ def iter_records(path: Path, kind: str, batch_size: int = 100_000) -> Iterator[l
         try:
             items = json.loads(rec.text)
         except json.JSONDecodeError as exc:
-            yield [RawRecord(1, None, f"not valid JSON: {exc}", _snippet(rec.text))]
+            yield from _skip(iter([[RawRecord(1, None, f"not valid JSON: {exc}", _snippet(rec.text))]]), start_after)
             return
-        recs = [RawRecord(i, json.dumps(item)) for i, item in enumerate(items, start=1)]
+        del rec, stripped, data
+        recs = [RawRecord(i, json.dumps(item)) for i, item in enumerate(items, start=1) if i > start_after]
         for i in range(0, len(recs), batch_size):
             yield recs[i : i + batch_size]
         return
-    yield [rec]
+    yield from _skip(iter([[rec]]), start_after)
+
+
+def _skip(batches: Iterator[list[RawRecord]], start_after: int) -> Iterator[list[RawRecord]]:
+    for batch in batches:
+        kept = [r for r in batch if r.position > start_after] if start_after else batch
+        if kept:
+            yield kept
+
+
+def _iter_jsonl(path: Path, batch_size: int, start_after: int = 0) -> Iterator[list[RawRecord]]:
+    """One record per non-blank line (positions are line numbers), read line by line."""
+    batch: list[RawRecord] = []
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno <= start_after or not raw.strip():
+                continue
+            line = raw[:-1] if raw.endswith(b"\n") else raw
+            batch.append(decode_record(lineno, line.rstrip(b"\r")))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def _iter_parquet(path: Path, batch_size: int) -> Iterator[list[RawRecord]]:
@@ -117,7 +137,7 @@ def _iter_parquet(path: Path, batch_size: int) -> Iterator[list[RawRecord]]:
             if v is None:
                 out.append(RawRecord(position, None, "document is null", None))
             elif isinstance(v, bytes):
-                out.append(_decode(position, v))
+                out.append(decode_record(position, v))
             else:
                 out.append(RawRecord(position, v))
             position += 1

@@ -10,6 +10,12 @@ CPU seconds (all threads), which stay meaningful when other work shares the core
 ``loadavg_before`` / ``loadavg_after`` say how busy the machine was. ``validated_fast`` /
 ``validated_by_model`` count documents accepted by the SQL fast path / sent to the pydantic model.
 
+The load itself runs in a child process (``load_in_child``), so its peak RSS is its own: the
+child's ``ru_maxrss`` as ``os.wait4`` reports it (with the child's own children, e.g. validation
+workers), not the benchmark's or the generator's. ``--before-tree DIR`` loads the same file with
+another checkout of the project first (e.g. the commit before a change, extracted with
+``git archive``), so one run on one machine gives the before and after numbers.
+
 Run: ``python -m benchmarks.bench_analytics --n 1000000`` (``--logs FILE`` reuses a generated
 Parquet file instead of generating one; it is created there if missing).
 """
@@ -53,8 +59,55 @@ def _cpu_timeit(fn: Any, repeats: int) -> float:
     return sorted(cpu)[len(cpu) // 2]
 
 
+#: run in the child: load the logs into a fresh database, print the counts as JSON
+_LOAD_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from analytics.store import AnalyticsStore
+t0 = time.perf_counter()
+with AnalyticsStore(Path(sys.argv[1])) as store:
+    rep = store.load([Path(sys.argv[2])])
+    counts = store.counts()
+    fast, by_model = store.validated_fast, store.validated_by_model
+print(json.dumps({"load_s_in_child": time.perf_counter() - t0, "load_report": vars(rep), "rows": counts,
+                  "validated_fast": fast, "validated_by_model": by_model,
+                  "child_self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+"""
+
+
+def load_in_child(db: Path, logs: Path, tree: Path | None = None) -> dict[str, Any]:
+    """Load ``logs`` into a fresh ``db`` in a child process (with the project at ``tree``, default
+    this checkout); wall and CPU seconds and the peak RSS of the child (``os.wait4``)."""
+    import subprocess
+    import sys
+
+    tree = (tree or Path(__file__).resolve().parents[1]).resolve()
+    for stale in (db, db.with_name(db.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    loadavg_before = os.getloadavg()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", _LOAD_CHILD, str(db), str(logs)], cwd=tree, env=env,
+                            stdout=subprocess.PIPE)
+    out = proc.stdout.read() if proc.stdout is not None else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"load in {tree} failed with exit code {proc.returncode}")
+    res = json.loads(out.decode().strip().splitlines()[-1])
+    res.update({
+        "tree": str(tree), "load_s": wall, "load_cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": usage.ru_maxrss / 1024.0,  # Linux: KiB
+        "loadavg_before": loadavg_before, "loadavg_after": os.getloadavg(),
+        "db_mib": db.stat().st_size / 2**20,
+    })
+    res["load_sessions_per_s"] = sum(res["load_report"][k] for k in ("loaded", "unchanged", "quarantined")) / wall
+    return res
+
+
 def run(repeats: int = 3, n_sessions: int = 1_000_000, workdir: Path | None = None,
-        logs: Path | None = None) -> dict[str, Any]:
+        logs: Path | None = None, before_tree: Path | None = None, queries: bool = True) -> dict[str, Any]:
     """Generate (or reuse ``logs``), load and query; return the measured numbers (seconds, MiB, rows)."""
     from analytics.queries import run_query
     from analytics.store import AnalyticsStore
@@ -81,44 +134,29 @@ def run(repeats: int = 3, n_sessions: int = 1_000_000, workdir: Path | None = No
                             "write_logs(Path(sys.argv[1]), SynthConfig(n_sessions=int(sys.argv[2]), seed=0))",
                             str(logs), str(n_sessions)], check=True)
             gen_s = time.perf_counter() - t0
-        loadavg_before = os.getloadavg()
+        before = load_in_child(root / "before.duckdb", logs, before_tree) if before_tree is not None else None
+        after = load_in_child(db, logs)
+        out: dict[str, Any] = {"n_sessions": n_sessions, "parquet_mib": logs.stat().st_size / 2**20,
+                               "generate_s": gen_s, "load": after}
+        if before is not None:
+            out["load_before"] = before
+            out["load_change"] = {k: after[k] / before[k] for k in ("load_s", "load_cpu_s", "peak_rss_mib")}
         with AnalyticsStore(db) as store:
-            t0, c0 = time.perf_counter(), _cpu_s()
-            rep = store.load([logs])
-            load_s, load_cpu_s = time.perf_counter() - t0, _cpu_s() - c0
-            loadavg_after_load = os.getloadavg()
-            counts = store.counts()
             t0 = time.perf_counter()
             rep2 = store.load([logs])  # incremental: the file is skipped by hash
-            reload_s = time.perf_counter() - t0
-            queries = {q: timeit(lambda q=q: run_query(store.con, q), repeats=repeats) for q in REPORT_QUERIES}
-            query_cpu = {q: _cpu_timeit(lambda q=q: run_query(store.con, q), repeats) for q in REPORT_QUERIES}
-            fast, by_model = store.validated_fast, store.validated_by_model
-        n_sessions = rep.loaded + rep.unchanged + rep.quarantined
-        return {
-            "n_sessions": n_sessions,
-            "rows": counts,
-            "parquet_mib": logs.stat().st_size / 2**20,
-            "db_mib": db.stat().st_size / 2**20,
-            "generate_s": gen_s,
-            "load_s": load_s,
-            "load_cpu_s": load_cpu_s,
-            "load_sessions_per_s": n_sessions / load_s,
-            "load_report": vars(rep),
-            "validated_fast": fast,
-            "validated_by_model": by_model,
-            "reload_skipped_s": reload_s,
-            "reload_report": vars(rep2),
-            "query_median_s": {q: r["median_s"] for q, r in queries.items()},
-            "query_cpu_median_s": query_cpu,
-            "peak_rss_mib": _rss_mib(resource.RUSAGE_SELF),
+            out["reload_skipped_s"], out["reload_report"] = time.perf_counter() - t0, vars(rep2)
+            if queries:
+                res = {q: timeit(lambda q=q: run_query(store.con, q), repeats=repeats) for q in REPORT_QUERIES}
+                out["query_median_s"] = {q: r["median_s"] for q, r in res.items()}
+                out["query_cpu_median_s"] = {q: _cpu_timeit(lambda q=q: run_query(store.con, q), repeats)
+                                             for q in REPORT_QUERIES}
+        out.update({
+            "targets": {"load_s": 60.0, "query_median_s": 1.0, "peak_rss_mib_at_1M": 2048.0},
             "peak_rss_children_mib": _rss_mib(resource.RUSAGE_CHILDREN),
-            "targets": {"load_s": 60.0, "query_median_s": 1.0},
-            "loadavg_before": loadavg_before,
-            "loadavg_after_load": loadavg_after_load,
             "loadavg_after": os.getloadavg(),
             "machine": machine(),
-        }
+        })
+        return out
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -130,9 +168,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--logs", type=Path, default=None, help="reuse (or create) this Parquet file of sessions")
+    ap.add_argument("--before-tree", type=Path, default=None,
+                    help="also load with the project at this folder (e.g. the commit before a change)")
+    ap.add_argument("--no-queries", action="store_true", help="time the load only")
+    ap.add_argument("--note", action="append", default=[], help="key=value added to the result (e.g. machine=...)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
-    res = run(a.repeats, a.n, a.workdir, a.logs)
+    res = run(a.repeats, a.n, a.workdir, a.logs, a.before_tree, not a.no_queries)
+    for kv in a.note:
+        k, _, v = kv.partition("=")
+        res[k] = v
     text = json.dumps(res, indent=2, default=str)
     print(text)
     if a.json:

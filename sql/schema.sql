@@ -188,3 +188,17 @@ create table if not exists loaded_files (
     n_quarantined   bigint not null,
     loaded_at       timestamptz not null
 );
+
+-- A session file being loaded: every batch of records commits on its own, and records up to
+-- `position` are in. A load killed mid-file resumes after `position`; the row goes in the
+-- transaction that adds the file to loaded_files.
+create table if not exists load_progress (
+    sha256          varchar primary key,
+    path            varchar not null,
+    position        bigint not null,
+    n_records       bigint not null,
+    n_loaded        bigint not null,
+    n_unchanged     bigint not null,
+    n_quarantined   bigint not null,
+    updated_at      timestamptz not null
+);

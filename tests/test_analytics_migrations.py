@@ -44,7 +44,7 @@ def test_old_database_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
     _old_database(db)
     with AnalyticsStore(db, workers=1) as store:
         con = store.con
-        assert applied_versions(con) == {2, 3} and LATEST == 3
+        assert applied_versions(con) == {2, 3, 4} and LATEST == 4
         counts = store.counts()
         assert (counts["sessions"], counts["frames"], counts["iterations"], counts["inputs"], counts["job_results"]) \
             == (1, 1, 1, 2, 1)
@@ -63,7 +63,7 @@ def test_old_database_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
         assert run_sql_tests(con) == {}
     # reopening runs nothing again and changes nothing
     with AnalyticsStore(db, workers=1) as store:
-        assert store.con.execute("select count(*) from schema_migrations").fetchall() == [(2,)]
+        assert store.con.execute("select count(*) from schema_migrations").fetchall() == [(3,)]
         assert store.counts()["inputs"] == 4 and store.counts()["job_object_results"] == 1
 
 
@@ -71,9 +71,9 @@ def test_new_database_records_the_migrations_without_running_them_twice(tmp_path
     with AnalyticsStore(tmp_path / "new.duckdb", workers=1) as store:
         cols = {r[0]: r[2] for r in store.con.execute("describe inputs").fetchall()}
         assert cols["object_id"] == "NO"  # not null, as in schema.sql
-        assert applied_versions(store.con) == {2, 3}
+        assert applied_versions(store.con) == {2, 3, 4}
     with AnalyticsStore(tmp_path / "new.duckdb", workers=1) as store:
-        assert store.con.execute("select count(*) from schema_migrations").fetchall() == [(2,)]
+        assert store.con.execute("select count(*) from schema_migrations").fetchall() == [(3,)]
 
 
 def test_job_results_load_their_objects(tmp_path: Path) -> None:
