@@ -201,37 +201,9 @@ def eval_interactive(
         raise typer.BadParameter("method ifcn needs --checkpoint (a distance-map model: `ivos train interactive "
                                  "--encoding distance --no-mask`)", param_hint="'--checkpoint'")
     if select:
-        from ivos_core.splits import TestSetError, require_development
-
-        eff_split = (split or "dev") if dataset == "coco_mval" else split
-        try:
-            require_development(dataset, eff_split, what="`ivos eval interactive --select`")
-        except TestSetError as exc:
-            console.print(f"[red]refused[/red]: {exc}")
-            raise typer.Exit(2) from exc
-    from ivos_core.evaluation import summary_table
-
-    dataset_kw: dict = {}
-    if dataset == "davis":
-        dataset_kw["frames"] = davis_frames
-        if split:
-            dataset_kw["split"] = split
-        if davis_frames == "all":
-            dataset_kw["stride"] = stride
-    elif dataset == "coco_mval":
-        dataset_kw["split"] = split or "dev"
-    elif split:
-        raise typer.BadParameter(f"--split applies to davis and coco_mval only, not {dataset!r}")
-    from ivos_core.data import DatasetError, open_dataset
-    from ivos_core.data.common import SampleError
-
-    try:  # an unusable --root is a usage error: one line, exit 2, before any flow or server starts
-        open_dataset(dataset, str(root), **dataset_kw)
-    except SampleError:
-        pass  # one broken sample: the evaluation skips it and lists it
-    except DatasetError as exc:
-        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
-        raise typer.Exit(2) from None
+        _require_development_set(dataset, split)
+    dataset_kw = _eval_dataset_kw(dataset, davis_frames, split, stride)
+    _check_eval_root(dataset, root, dataset_kw)
     with human_to_stderr(as_json):
         summary = _run_eval(
             dataset=dataset,
@@ -250,17 +222,68 @@ def eval_interactive(
             seed=seed,
             out=str(out),
         )
-        print_rows(summary_table([summary]), title="interactive evaluation")
-        for s in summary.get("failed_items", [])[:20]:
-            console.print(f"[red]failed (counted at the cap)[/red] {s['item']}: {s['error']}")
-        for s in summary.get("skipped", [])[:20]:
-            console.print(f"[yellow]skipped (data)[/yellow] {s['item']}: {s['reason']}")
-        console.print(f"set: {summary.get('dataset')}/{summary.get('split')} ({summary.get('role')})")
-        console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
+        _print_eval_summary(summary, out)
     if as_json:
         emit_json({**summary, "out": str(out)})
     if summary.get("failed_items"):
         raise typer.Exit(code=EXIT_ITEM_FAILED)
+
+
+def _require_development_set(dataset: str, split: Optional[str]) -> None:
+    """``--select``: exit 2 unless the dataset/split is a development set, so that no setting is
+    ever chosen on a test set."""
+    from ivos_core.splits import TestSetError, require_development
+
+    eff_split = (split or "dev") if dataset == "coco_mval" else split
+    try:
+        require_development(dataset, eff_split, what="`ivos eval interactive --select`")
+    except TestSetError as exc:
+        console.print(f"[red]refused[/red]: {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _eval_dataset_kw(dataset: str, davis_frames: str, split: Optional[str], stride: int) -> dict:
+    """The dataset options the CLI flags mean for ``dataset`` (``--split`` elsewhere is a usage error)."""
+    dataset_kw: dict = {}
+    if dataset == "davis":
+        dataset_kw["frames"] = davis_frames
+        if split:
+            dataset_kw["split"] = split
+        if davis_frames == "all":
+            dataset_kw["stride"] = stride
+    elif dataset == "coco_mval":
+        dataset_kw["split"] = split or "dev"
+    elif split:
+        raise typer.BadParameter(f"--split applies to davis and coco_mval only, not {dataset!r}")
+    return dataset_kw
+
+
+def _check_eval_root(dataset: str, root: Path, dataset_kw: dict) -> None:
+    """Open the dataset once so that an unusable ``--root`` is one line and exit 2, before any
+    flow or server starts (one broken sample is not: the evaluation skips it and lists it)."""
+    from ivos_core.data import DatasetError, open_dataset
+    from ivos_core.data.common import SampleError
+
+    try:
+        open_dataset(dataset, str(root), **dataset_kw)
+    except SampleError:
+        pass
+    except DatasetError as exc:
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print_eval_summary(summary: dict, out: Path) -> None:
+    """The human summary: the table, the first failed/skipped items, the set and the files."""
+    from ivos_core.evaluation import summary_table
+
+    print_rows(summary_table([summary]), title="interactive evaluation")
+    for s in summary.get("failed_items", [])[:20]:
+        console.print(f"[red]failed (counted at the cap)[/red] {s['item']}: {s['error']}")
+    for s in summary.get("skipped", [])[:20]:
+        console.print(f"[yellow]skipped (data)[/yellow] {s['item']}: {s['reason']}")
+    console.print(f"set: {summary.get('dataset')}/{summary.get('split')} ({summary.get('role')})")
+    console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
 
 
 def _run_eval(**kw) -> dict:

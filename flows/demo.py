@@ -117,6 +117,49 @@ def demo_flow(
     # with --davis, users annotate real DAVIS val sequences; the parent still trains on synthetic videos
     videos_root = str(Path(davis).resolve()) if davis else synth_root
 
+    models = _demo_models(budget, out_dir, synth_root, checkpoint, train)
+    checkpoint, interactive_options, osvos_parent = models.checkpoint, models.interactive_options, models.osvos_parent
+    files["models"] = models.folder
+
+    summaries = _demo_evaluations(budget, out_dir, prep["root"], checkpoint, interactive_options)
+    files["interactive evaluation"] = str(out_dir / "eval_ours" / "summary.json")
+
+    sessions = simulate_users(videos_root, checkpoint, budget.sessions, budget.seed, str(out_dir / "sessions"),
+                              interactive_options)
+    files["session logs"] = str(out_dir / "sessions")
+
+    videos = _demo_replays(budget, out_dir, sessions, videos_root, models, files)
+    files["job outputs"] = str(out_dir / "jobs")
+
+    refreshed = analytics_refresh_flow(
+        db=str(out_dir / "ivos.duckdb"), sessions=[str(out_dir / "sessions")], job_results=[str(out_dir / "jobs")],
+        eval_results=[str(out_dir / f"eval_{m}") for m in ("grabcut", "ours")], report_out=str(out_dir / "report"),
+    )
+    files["analytics db"] = str(out_dir / "ivos.duckdb")
+    files["report"] = refreshed["report"]
+    result = {"summaries": summaries, "videos": videos, "files": files, "budget": asdict(budget),
+              "checkpoint": checkpoint, "osvos_parent": osvos_parent, "trained": checkpoint is not None and train,
+              "interactive_options": interactive_options}
+    (out_dir / "demo_summary.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+@dataclass(frozen=True)
+class DemoModels:
+    """The models the demo uses: the interactive ``checkpoint`` with its inference options, its
+    display ``name``, the OSVOS parent and the ``folder`` reported as the demo's models."""
+
+    checkpoint: str
+    name: str
+    interactive_options: dict[str, Any]
+    osvos_parent: str
+    folder: str
+
+
+def _demo_models(budget: DemoBudget, out_dir: Path, synth_root: str, checkpoint: str | None,
+                 train: bool) -> DemoModels:
+    """The shipped models (default), a given ``checkpoint``, or a briefly trained pair (``train``);
+    an OSVOS parent is trained on the synthetic videos whenever none comes with the model."""
     model_dir = out_dir / "models"
     interactive_options: dict[str, Any] = {"crf": True}
     osvos_parent: str | None = None
@@ -143,58 +186,54 @@ def demo_flow(
             root=synth_root, out=str(model_dir / "osvos"), max_steps=budget.osvos_steps,
             split="train", overrides={"crop": 128, "batch_size": 4, "scale_range": (0.8, 1.0)},
         )["checkpoint"]
-        files["models"] = str(model_dir)
+        folder = str(model_dir)
     else:
-        files["models"] = str(Path(checkpoint).parent)
+        folder = str(Path(checkpoint).parent)
+    return DemoModels(checkpoint, model_name, interactive_options, osvos_parent, folder)
 
+
+def _demo_evaluations(budget: DemoBudget, out_dir: Path, images_root: str, checkpoint: str,
+                      interactive_options: dict[str, Any]) -> list[dict[str, Any]]:
+    """NoC with the robot user: the GrabCut baseline, then our network with its inference options
+    (the options apply to ours only, so the baseline stays the plain one)."""
     summaries = []
     colour = float(interactive_options.get("colour_weight", 0.0))
     keep = bool(interactive_options.get("keep_clicked", False))
     band = interactive_options.get("grabcut_band")
     for method, ckpt in (("grabcut", None), ("ours", checkpoint)):
         summaries.append(
-            eval_interactive_flow(dataset="synthetic", root=prep["root"], method=method, checkpoint=ckpt,
+            eval_interactive_flow(dataset="synthetic", root=images_root, method=method, checkpoint=ckpt,
                                   crf=bool(interactive_options.get("crf", False)) and method == "ours",
                                   colour=colour if method == "ours" else 0.0,
                                   keep_clicked=keep and method == "ours",
                                   grabcut_band=float(band) if band is not None and method == "ours" else None,
                                   max_clicks=budget.max_clicks, out=str(out_dir / f"eval_{method}"))
         )
-    files["interactive evaluation"] = str(out_dir / "eval_ours" / "summary.json")
+    return summaries
 
-    sessions = simulate_users(videos_root, checkpoint, budget.sessions, budget.seed, str(out_dir / "sessions"),
-                              interactive_options)
-    files["session logs"] = str(out_dir / "sessions")
+
+def _demo_replays(budget: DemoBudget, out_dir: Path, sessions: list[str], videos_root: str,
+                  models: DemoModels, files: dict[str, str]) -> list[dict[str, Any]]:
+    """Replay every session twice as a ``segment-video`` job (our network, then GrabCut on every
+    frame as the baseline) and pair their J; the first job's sticker is added to ``files``."""
 
     def run_job(path: str, model: str, interactive: str | None) -> dict[str, Any]:
         job = segment_video_flow(
             session_path=path, model=model, out=str(out_dir / "jobs"),
             video_roots=[str(Path(videos_root).resolve().parent)], interactive=interactive,
-            interactive_checkpoint=None if interactive == "grabcut" else checkpoint, osvos_checkpoint=osvos_parent,
+            interactive_checkpoint=None if interactive == "grabcut" else models.checkpoint,
+            osvos_checkpoint=models.osvos_parent,
             finetune_steps=budget.finetune_steps, refine_steps=max(5, budget.finetune_steps // 3), device="cpu",
         )
         return {**job, "record": json.loads((Path(job["out"]) / "results.json").read_text())}
 
     videos = []
     for path in sessions:
-        # the same clicks replayed twice: our network and, as the baseline, GrabCut on every frame
-        ours = run_job(path, model_name, None)
+        ours = run_job(path, models.name, None)
         base = run_job(path, "grabcut-baseline", "grabcut")
         rec = ours["record"]
         videos.append({"session": ours["session_id"], "video": rec["video"]["uri"], "frames": rec["n_frames"],
                        "J ours": rec.get("final_iou"), "J GrabCut": base["record"].get("final_iou"),
                        "out": ours["out"]})
         files.setdefault("stickers", str(Path(ours["out"]) / "sticker.apng"))
-    files["job outputs"] = str(out_dir / "jobs")
-
-    refreshed = analytics_refresh_flow(
-        db=str(out_dir / "ivos.duckdb"), sessions=[str(out_dir / "sessions")], job_results=[str(out_dir / "jobs")],
-        eval_results=[str(out_dir / f"eval_{m}") for m in ("grabcut", "ours")], report_out=str(out_dir / "report"),
-    )
-    files["analytics db"] = str(out_dir / "ivos.duckdb")
-    files["report"] = refreshed["report"]
-    result = {"summaries": summaries, "videos": videos, "files": files, "budget": asdict(budget),
-              "checkpoint": checkpoint, "osvos_parent": osvos_parent, "trained": checkpoint is not None and train,
-              "interactive_options": interactive_options}
-    (out_dir / "demo_summary.json").write_text(json.dumps(result, indent=2, default=str))
-    return result
+    return videos

@@ -135,8 +135,7 @@ def reprocess_flow(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Re-run every session under ``sessions`` with ``model``; returns the report (also on disk)."""
-    from ivos_core.interactions import SessionValidationError, load_session
-    from ivos_core.jobs import is_done, output_dir, resolve_model
+    from ivos_core.jobs import resolve_model
 
     out = out or default_out()
     spec = resolve_model(
@@ -145,6 +144,39 @@ def reprocess_flow(
     )
     version = spec.version
     paths = expand_sessions(sessions)
+    rows, todo = _plan_sessions(paths, out, version)
+    progress = FlowProgress(artifact_key("reprocess", model), f"reprocess {len(paths)} sessions with {version}", min_interval=1.0)
+    progress(len(rows), len(paths), "")
+    params = {"model": spec.to_dict(), "out": out, "video_roots": video_roots, "device": device}
+    _run_sessions(todo, params, rows, progress, len(paths), runner_args=(task_runner, max_concurrency, dask_address))
+    other = None
+    if compare_to:
+        other = resolve_version(out, compare_to, models_dir)
+        _add_comparisons(rows, out, version, other)
+    report = {
+        "model_version": version,
+        "compare_to": other,
+        "n_sessions": len(paths),
+        "n_done": sum(r["status"] == "done" for r in rows),
+        "n_skipped": sum(r["status"] == "skipped" for r in rows),
+        "n_failed": sum(r["status"] == "failed" for r in rows),
+        "sessions": rows,
+    }
+    report["report"] = _write_report(report, rows, out, version, other)
+    table = [{k: r.get(k) for k in ("session_id", "status", "mean_iou_between", "iou_gt_a", "iou_gt_b", "reason")} for r in rows]
+    create_table_artifact(table, key=artifact_key("reprocess-report", model), description=f"reprocess with {version}" + (f" vs {other}" if other else ""))
+    for r in rows:
+        if r["status"] == "failed":
+            print(f"FAILED {r['session']}: {r.get('reason')}")
+    return report
+
+
+def _plan_sessions(paths: list[Path], out: str, version: str) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """Rows for sessions that need no run (invalid: failed; already done with ``version``:
+    skipped, so a rerun is idempotent) and the (path, session id) pairs still to run."""
+    from ivos_core.interactions import SessionValidationError, load_session
+    from ivos_core.jobs import is_done, output_dir
+
     rows: list[dict[str, Any]] = []
     todo: list[tuple[Path, str]] = []
     for p in paths:
@@ -157,12 +189,18 @@ def reprocess_flow(
             rows.append({"session": str(p), "session_id": s.session_id, "status": "skipped", "out": str(output_dir(out, s.session_id, version))})
         else:
             todo.append((p, s.session_id))
-    progress = FlowProgress(artifact_key("reprocess", model), f"reprocess {len(paths)} sessions with {version}", min_interval=1.0)
+    return rows, todo
+
+
+def _run_sessions(todo: list[tuple[Path, str]], params: dict[str, Any], rows: list[dict[str, Any]],
+                  progress: Any, total: int, *, runner_args: tuple[str, int, str | None]) -> None:
+    """Submit one ``reprocess_one`` task per session and append each outcome to ``rows`` in
+    submission order; a failed task becomes a failed row (its first line as the reason) and the
+    rest still complete."""
     done = len(rows)
-    progress(done, len(paths), "")
-    with _runner(task_runner, max_concurrency, dask_address) as runner:
+    with _runner(*runner_args) as runner:
         futures = [
-            (p, sid, runner.submit(reprocess_one, parameters={"session_path": str(p), "model": spec.to_dict(), "out": out, "video_roots": video_roots, "device": device}))
+            (p, sid, runner.submit(reprocess_one, parameters={"session_path": str(p), **params}))
             for p, sid in todo
         ]
         for p, sid, fut in futures:
@@ -178,41 +216,36 @@ def reprocess_flow(
                     reason = f"{type(exc).__name__}: {exc}"
                 rows.append({"session": str(p), "session_id": sid, "status": "failed", "reason": reason.splitlines()[0]})
             done += 1
-            progress(done, len(paths), sid)
-    other = None
-    if compare_to:
-        other = resolve_version(out, compare_to, models_dir)
-        for r in rows:
-            if r.get("status") in ("done", "skipped") and r.get("session_id"):
-                a = output_dir(out, r["session_id"], version)
-                b = output_dir(out, r["session_id"], other)
-                if (b / "DONE").is_file():
-                    r.update(compare_outputs(a, b))
-                else:
-                    r["mean_iou_between"] = None
-                    r["compare_note"] = f"no outputs for {other}"
-    report = {
-        "model_version": version,
-        "compare_to": other,
-        "n_sessions": len(paths),
-        "n_done": sum(r["status"] == "done" for r in rows),
-        "n_skipped": sum(r["status"] == "skipped" for r in rows),
-        "n_failed": sum(r["status"] == "failed" for r in rows),
-        "sessions": rows,
-    }
+            progress(done, total, sid)
+
+
+def _add_comparisons(rows: list[dict[str, Any]], out: str, version: str, other: str) -> None:
+    """Add to each done/skipped row how its outputs compare with those of model ``other``
+    (``mean_iou_between`` None and a note where ``other`` has no outputs for that session)."""
+    from ivos_core.jobs import output_dir
+
+    for r in rows:
+        if r.get("status") in ("done", "skipped") and r.get("session_id"):
+            a = output_dir(out, r["session_id"], version)
+            b = output_dir(out, r["session_id"], other)
+            if (b / "DONE").is_file():
+                r.update(compare_outputs(a, b))
+            else:
+                r["mean_iou_between"] = None
+                r["compare_note"] = f"no outputs for {other}"
+
+
+def _write_report(report: dict[str, Any], rows: list[dict[str, Any]], out: str, version: str,
+                  other: str | None) -> str:
+    """Write the report as JSON and its rows as CSV under ``out/reports`` (atomically, so a reader
+    never sees half a report); returns the JSON path."""
+    import pandas as pd
+
+    from ivos_core.export import atomic_write
+
     rep_dir = Path(out) / "reports"
     rep_dir.mkdir(parents=True, exist_ok=True)
     stem = f"reprocess-{version}" + (f"-vs-{other}" if other else "")
-    from ivos_core.export import atomic_write
-
     atomic_write(rep_dir / f"{stem}.json", lambda t: t.write_text(json.dumps(report, indent=2)))
-    import pandas as pd
-
     atomic_write(rep_dir / f"{stem}.csv", lambda t: pd.DataFrame(rows).to_csv(t, index=False))
-    report["report"] = str(rep_dir / f"{stem}.json")
-    table = [{k: r.get(k) for k in ("session_id", "status", "mean_iou_between", "iou_gt_a", "iou_gt_b", "reason")} for r in rows]
-    create_table_artifact(table, key=artifact_key("reprocess-report", model), description=f"reprocess with {version}" + (f" vs {other}" if other else ""))
-    for r in rows:
-        if r["status"] == "failed":
-            print(f"FAILED {r['session']}: {r.get('reason')}")
-    return report
+    return str(rep_dir / f"{stem}.json")

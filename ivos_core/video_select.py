@@ -112,9 +112,7 @@ def select_video_settings(
     cheaper candidate). Raises TestSetError before any work for a non-development sequence."""
     from ivos_core.data import DavisDataset
     from ivos_core.davis.config import DavisEvalConfig
-    from ivos_core.davis.sequence import _load_sequence, _scores
     from ivos_core.training.osvos_parent import load_parent
-    from ivos_core.video import VideoSegmenter
 
     seqs = check_development(sequences, split)
     grid = grid or SelectionGrid()
@@ -135,25 +133,8 @@ def select_video_settings(
                 rows = json.loads(cache.read_text())
                 say(f"{name} {ft.label()}: cached")
             else:
-                _, frames, gts, void = _load_sequence(ds.sequence(name), load_cfg)
-                vs = VideoSegmenter(model, device=device, options=ft, seed=seed)
-                vs.open(frames, name=name)
-                vs.set_mask(0, gts[0])
-                t0 = time.perf_counter()
-                vs.fit()
-                fit_s = time.perf_counter() - t0
-                rows = []
-                for opts in grid.with_priors(ft):
-                    vs.options = opts
-                    t1 = time.perf_counter()
-                    vs.propagate_all()
-                    prop_s = time.perf_counter() - t1
-                    preds = np.stack([vs.mask(i) for i in range(len(frames))])
-                    j = float(_scores(preds, gts, void)[0]["J_mean"])
-                    rows.append({"options": opts.to_dict(), "J_mean": j, "fit_s": round(fit_s, 2),
-                                 "propagate_s": round(prop_s, 2), "n_frames": int(len(frames))})
-                    say(f"{name} {opts.label()}: J {j:.3f} (fit {fit_s:.1f} s, propagate {prop_s:.1f} s)")
-                vs.close()
+                rows = _evaluate_sequence(model, ds.sequence(name), name, ft, grid, load_cfg,
+                                          device=device, seed=seed, say=say)
                 if cache is not None:
                     atomic_write(cache, json.dumps(rows, indent=1))
             for r in rows:
@@ -164,7 +145,45 @@ def select_video_settings(
     for c in candidates.values():
         c["J_mean"] = float(np.mean([c["J"][s] for s in seqs]))
     ranked = list(candidates.values())
-    best = max(ranked, key=lambda c: c["J_mean"])  # max keeps the first of equals: the cheaper
+    return _selection_document(ranked, root=root, split=split, seqs=seqs, parent=parent, grid=grid, seed=seed,
+                               seconds=round(time.perf_counter() - t_all, 1))
+
+
+def _evaluate_sequence(model: Any, sequence: Any, name: str, ft: OSVOSOptions, grid: SelectionGrid,
+                       load_cfg: Any, *, device: str, seed: int, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Fine-tune once on the ground-truth first frame with ``ft``, then propagate with each prior
+    of the grid (the prior does not change the fit, so one fit serves them all); one row of
+    options, J mean and seconds per prior."""
+    from ivos_core.davis.sequence import _load_sequence, _scores
+    from ivos_core.video import VideoSegmenter
+
+    _, frames, gts, void = _load_sequence(sequence, load_cfg)
+    vs = VideoSegmenter(model, device=device, options=ft, seed=seed)
+    vs.open(frames, name=name)
+    vs.set_mask(0, gts[0])
+    t0 = time.perf_counter()
+    vs.fit()
+    fit_s = time.perf_counter() - t0
+    rows = []
+    for opts in grid.with_priors(ft):
+        vs.options = opts
+        t1 = time.perf_counter()
+        vs.propagate_all()
+        prop_s = time.perf_counter() - t1
+        preds = np.stack([vs.mask(i) for i in range(len(frames))])
+        j = float(_scores(preds, gts, void)[0]["J_mean"])
+        rows.append({"options": opts.to_dict(), "J_mean": j, "fit_s": round(fit_s, 2),
+                     "propagate_s": round(prop_s, 2), "n_frames": int(len(frames))})
+        say(f"{name} {opts.label()}: J {j:.3f} (fit {fit_s:.1f} s, propagate {prop_s:.1f} s)")
+    vs.close()
+    return rows
+
+
+def _selection_document(ranked: list[dict[str, Any]], *, root: str | Path, split: str, seqs: Sequence[str],
+                        parent: str | Path, grid: SelectionGrid, seed: int, seconds: float) -> dict[str, Any]:
+    """The selection file: what was compared, every candidate, and the choice (the best mean J;
+    ``max`` keeps the first of equals, i.e. the cheaper candidate)."""
+    best = max(ranked, key=lambda c: c["J_mean"])
     plain = [c for c in ranked if c["options"]["prior_weight"] == 0]
     return {
         "what": "OSVOS adaptation settings chosen on the DAVIS-2016 video development sequences "
@@ -181,5 +200,5 @@ def select_video_settings(
         "candidates": ranked,
         "choice": {"label": best["label"], "options": best["options"], "J_mean": best["J_mean"], "J": best["J"]},
         "best_plain_osvos": None if not plain else max(plain, key=lambda c: c["J_mean"])["label"],
-        "seconds": round(time.perf_counter() - t_all, 1),
+        "seconds": seconds,
     }

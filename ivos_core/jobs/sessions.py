@@ -4,31 +4,41 @@ object (:func:`robot_session`) or several from DAVIS-2017-style label maps (:fun
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ivos_core.interactions import AnnotatedFrame, Interaction, Session, SessionObject, VideoRef
+from ivos_core.protocols import UserInput
 
 __all__ = ["robot_session", "robot_objects_session"]
 
 
+def _disk_predict(gt: np.ndarray) -> Callable[[list[UserInput], np.ndarray | None], np.ndarray]:
+    """A stand-in model for making logs without a network: each click adds (positive, within the
+    ground truth) or removes (negative) a disk of 15% of the shorter side around it, so the
+    robot's next click goes where this crude mask is still wrong."""
+    yy, xx = np.ogrid[: gt.shape[0], : gt.shape[1]]
+    radius2 = (0.15 * min(gt.shape)) ** 2
+
+    def predict(inputs: list[UserInput], prev: np.ndarray | None) -> np.ndarray:
+        pred = np.zeros_like(gt) if prev is None else prev
+        c = inputs[-1]
+        disk = (yy - c.y) ** 2 + (xx - c.x) ** 2 <= radius2
+        return (pred | (disk & gt)) if c.positive else (pred & ~disk)
+
+    return predict
+
+
 def _robot_iterations(gt_mask: np.ndarray, n: int, object_id: int = 1) -> list[Interaction]:
-    from ivos_core.simulation import RobotUser
+    """Up to ``n`` robot clicks on ``gt_mask`` (fewer when nothing is left to fix), run by the
+    shared :func:`ivos_core.robot.robot_loop` against :func:`_disk_predict`; one iteration each."""
+    from ivos_core.robot import robot_loop
 
     gt = np.asarray(gt_mask, dtype=bool)
-    robot = RobotUser(gt)
-    pred = np.zeros_like(gt)
-    yy, xx = np.ogrid[: gt.shape[0], : gt.shape[1]]
-    its = []
-    for _ in range(n):
-        c = robot.next_click(pred)
-        if c is None:
-            break
-        its.append(Interaction(index=len(its), inputs=[c.model_copy(update={"object_id": object_id})], duration_s=1.0))
-        disk = (yy - c.y) ** 2 + (xx - c.x) ** 2 <= (0.15 * min(gt.shape)) ** 2
-        pred = (pred | (disk & gt)) if c.positive else (pred & ~disk)
-    return its
+    run = robot_loop(_disk_predict(gt), gt, max_steps=n)
+    return [Interaction(index=i, inputs=[c.model_copy(update={"object_id": object_id}) for c in step], duration_s=1.0)
+            for i, step in enumerate(run.steps)]
 
 
 def _robot_frame(gt_mask: np.ndarray, idx: int, n: int, stage: str) -> AnnotatedFrame:

@@ -24,7 +24,7 @@ import copy
 import csv
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -154,6 +154,157 @@ def _load_initial_weights(model: InteractiveNet, path: str) -> None:
     model.load_state_dict(state)
 
 
+def _resume(last: Path, model: InteractiveNet, opt: torch.optim.Optimizer) -> int:
+    """Load ``last`` into ``model`` and ``opt`` and restore the torch RNG, so the resumed run
+    continues exactly where the killed one stopped; returns the step. A checkpoint of another
+    network, or one without optimizer state, is an error rather than a silent fresh start."""
+    state, doc = load_checkpoint(last, expected_kind="interactive")
+    if (doc.get("model"), doc.get("encoding"), doc.get("use_mask")) != (model.spec.name, model.spec.encoding, model.spec.use_mask):
+        raise CheckpointError(
+            f"{last}: resume expected model {model.spec.name!r} encoding {model.spec.encoding!r} "
+            f"use_mask {model.spec.use_mask}, found {doc.get('model')!r} {doc.get('encoding')!r} {doc.get('use_mask')}"
+        )
+    model.load_state_dict(state)
+    ts = load_train_state(last)
+    if ts is None or ts.optimizer_state is None:
+        raise CheckpointError(f"{last}: has no optimizer state to resume from")
+    opt.load_state_dict(ts.optimizer_state)
+    if ts.rng_torch is not None:
+        torch.set_rng_state(ts.rng_torch)
+    return int(doc.get("step") or 0)
+
+
+def _append_metrics(metrics_csv: Path, row: dict[str, float | int]) -> None:
+    """Append one row (header first in a new file): appending keeps the log across a kill."""
+    new = not metrics_csv.is_file()
+    with metrics_csv.open("a", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(METRIC_COLUMNS))
+        if new:
+            wr.writeheader()
+        wr.writerow(row)
+
+
+@dataclass
+class _Run:
+    """One call of :func:`train`: the fixed parts the step loop needs and its running counters
+    (kept together so the stages can be run by helpers without a dozen loose locals)."""
+
+    config: TrainConfig
+    model: InteractiveNet
+    opt: torch.optim.Optimizer
+    out: Path
+    ckpt_cfg: dict
+    dev: torch.device
+    progress: Callable[[TrainProgress], None] | None
+    start: int
+    stop: int
+    metrics_csv: Path
+    step: int = 0
+    skipped: int = 0
+    window: list[float] = field(default_factory=list)
+    final_window: list[float] = field(default_factory=list)
+    last_loss: float = float("nan")
+    t0: float = field(default_factory=time.perf_counter)
+    win_t: float = field(default_factory=time.perf_counter)
+    win_n: int = 0
+
+    @property
+    def last(self) -> Path:
+        return self.out / "last"
+
+    def save_last(self, step: int) -> None:
+        """The resumable checkpoint: weights, optimizer state, torch RNG and the step."""
+        save_checkpoint(self.last, self.model, self.ckpt_cfg, step=step, optimizer_state=self.opt.state_dict(),
+                        rng_state=torch.get_rng_state(), train_extra={"stage": 1 if step < self.config.stage1_steps else 2})
+
+    def stage1_model(self) -> nn.Module:
+        """The frozen stage-1 model whose predictions make the stage-2 examples (saved first when
+        the run reaches stage 2 without one, e.g. a stage-2-only run)."""
+        s1path = self.out / "stage1"
+        if not CheckpointPaths.of(s1path).config.is_file():
+            save_checkpoint(s1path, self.model, {**self.ckpt_cfg, "stage": 1}, step=self.config.stage1_steps)
+        st, _ = load_checkpoint(s1path, expected_kind="interactive")
+        frozen = _frozen_copy(self.model)
+        frozen.load_state_dict(st)
+        frozen.cpu()
+        return frozen
+
+    def run_stage(self, stage: int, lo: int, hi: int, sources: Sequence[Sequence[Sample]],
+                  weights: Sequence[float] | None) -> None:
+        """Steps ``lo``..``hi`` of ``stage``: batches keyed by step, so a resumed run sees the
+        batches an uninterrupted one would."""
+        config = self.config
+        stage1_model = self.stage1_model() if stage == 2 else None
+        ds = InteractiveTrainSet(sources, config, self.model.spec, stage=stage, weights=weights, stage1_model=stage1_model)
+        self.model.train()
+        for batch in _loader(ds, lo, hi, config):
+            lr = lr_at(self.step, config)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            x, y, w = batch.inputs.to(self.dev), batch.target.to(self.dev), batch.weight.to(self.dev)
+            logits = self.model(x)
+            loss, bce, iou = loss_fn(logits, y, w, config.iou_loss_weight)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.step += 1
+            self.skipped += int(batch.skipped.sum())
+            self.last_loss = float(loss.detach())
+            self.window.append(self.last_loss)
+            self.win_n += x.shape[0]
+            if self.step % config.log_every == 0 or self.step == self.stop:
+                self.log(stage, lr, bce, iou)
+            self.checkpoint(stage)
+
+    def log(self, stage: int, lr: float, bce: torch.Tensor, iou: torch.Tensor) -> None:
+        """One metrics row (mean loss of the window since the last row) and a progress report."""
+        now = time.perf_counter()
+        ips = self.win_n / max(1e-9, now - self.win_t)
+        self.win_t, self.win_n = now, 0
+        row = {"step": self.step, "stage": stage, "loss": sum(self.window) / len(self.window), "bce": float(bce.detach()),
+               "iou_loss": float(iou.detach()), "lr": lr, "images_per_s": ips, "elapsed_s": now - self.t0,
+               "skipped": self.skipped}
+        _append_metrics(self.metrics_csv, row)
+        if self.progress is not None:
+            self.progress(TrainProgress(self.step, self.config.total_steps, stage, row["loss"], lr, ips, now - self.t0))
+        self.final_window = self.window
+        self.window = []
+
+    def checkpoint(self, stage: int) -> None:
+        """``last`` (and a snapshot) every ``checkpoint_every`` steps; ``stage1`` when stage 1 ends."""
+        config, step = self.config, self.step
+        if step % config.checkpoint_every == 0 and step < self.stop:
+            self.save_last(step)
+            if config.keep_checkpoints:  # weights only: the candidates a dev set chooses among
+                save_checkpoint(self.out / "snapshots" / f"step{step:06d}", self.model, self.ckpt_cfg, step=step)
+        if stage == 1 and step == config.stage1_steps:
+            save_checkpoint(self.out / "stage1", self.model, {**self.ckpt_cfg, "stage": 1}, step=step)
+
+    def result(self, resumed_from: int | None) -> TrainResult:
+        """Save ``last`` (and ``final`` when every step is done) and summarise the call."""
+        self.save_last(self.step)
+        step, config = self.step, self.config
+        final = None
+        if step >= config.total_steps:
+            final = save_checkpoint(self.out / "final", self.model, self.ckpt_cfg, step=step).base
+        seconds = time.perf_counter() - self.t0
+        fw = self.final_window or self.window
+        return TrainResult(
+            out_dir=self.out,
+            final_checkpoint=final,
+            last_checkpoint=self.last,
+            step=step,
+            steps_run=step - self.start,
+            resumed_from=resumed_from,
+            final_loss=(sum(fw) / len(fw)) if fw else self.last_loss,
+            images_per_s=((step - self.start) * config.batch_size / seconds) if seconds > 0 else 0.0,
+            seconds=seconds,
+            skipped_samples=self.skipped,
+            metrics_csv=self.metrics_csv,
+            metrics_parquet=_write_parquet(self.metrics_csv) if self.metrics_csv.is_file() else None,
+        )
+
+
 def train(
     config: TrainConfig,
     sources: Sequence[Sequence[Sample]],
@@ -193,111 +344,20 @@ def train(
     resumed_from: int | None = None
     last = out / "last"
     if resume and CheckpointPaths.of(last).config.is_file():
-        state, doc = load_checkpoint(last, expected_kind="interactive")
-        if (doc.get("model"), doc.get("encoding"), doc.get("use_mask")) != (model.spec.name, model.spec.encoding, model.spec.use_mask):
-            raise CheckpointError(
-                f"{last}: resume expected model {model.spec.name!r} encoding {model.spec.encoding!r} "
-                f"use_mask {model.spec.use_mask}, found {doc.get('model')!r} {doc.get('encoding')!r} {doc.get('use_mask')}"
-            )
-        model.load_state_dict(state)
-        ts = load_train_state(last)
-        if ts is None or ts.optimizer_state is None:
-            raise CheckpointError(f"{last}: has no optimizer state to resume from")
-        opt.load_state_dict(ts.optimizer_state)
-        if ts.rng_torch is not None:
-            torch.set_rng_state(ts.rng_torch)
-        start = resumed_from = int(doc.get("step") or 0)
+        start = resumed_from = _resume(last, model, opt)
     metrics_csv = out / "metrics.csv"
     if resumed_from is None:
         metrics_csv.unlink(missing_ok=True)
     else:
         _rewrite_metrics(metrics_csv, resumed_from)
 
-    spec = model.spec
     total = config.total_steps
     stop = total if stop_at is None else min(total, stop_at)
-    skipped = 0
-    t0 = time.perf_counter()
-    window: list[float] = []
-    final_window: list[float] = []
-    last_loss = float("nan")
-    win_t, win_n = time.perf_counter(), 0
-    ips = 0.0
-
-    def save_last(step: int) -> None:
-        save_checkpoint(last, model, ckpt_cfg, step=step, optimizer_state=opt.state_dict(),
-                        rng_state=torch.get_rng_state(), train_extra={"stage": 1 if step < config.stage1_steps else 2})
-
-    step = start
+    run = _Run(config=config, model=model, opt=opt, out=out, ckpt_cfg=ckpt_cfg, dev=dev, progress=progress,
+               start=start, stop=stop, metrics_csv=metrics_csv, step=start)
     for stage, (s0, s1) in ((1, (0, config.stage1_steps)), (2, (config.stage1_steps, total))):
         lo, hi = max(s0, start), min(s1, stop)
         if lo >= hi:
             continue
-        stage1_model = None
-        if stage == 2:
-            s1path = out / "stage1"
-            if not CheckpointPaths.of(s1path).config.is_file():
-                save_checkpoint(s1path, model, {**ckpt_cfg, "stage": 1}, step=config.stage1_steps)
-            st, _ = load_checkpoint(s1path, expected_kind="interactive")
-            stage1_model = _frozen_copy(model)
-            stage1_model.load_state_dict(st)
-            stage1_model.cpu()
-        ds = InteractiveTrainSet(sources, config, spec, stage=stage, weights=weights, stage1_model=stage1_model)
-        model.train()
-        for batch in _loader(ds, lo, hi, config):
-            lr = lr_at(step, config)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x, y, w = batch.inputs.to(dev), batch.target.to(dev), batch.weight.to(dev)
-            logits = model(x)
-            loss, bce, iou = loss_fn(logits, y, w, config.iou_loss_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            skipped += int(batch.skipped.sum())
-            last_loss = float(loss.detach())
-            window.append(last_loss)
-            win_n += x.shape[0]
-            if step % config.log_every == 0 or step == stop:
-                now = time.perf_counter()
-                ips = win_n / max(1e-9, now - win_t)
-                win_t, win_n = now, 0
-                row = {"step": step, "stage": stage, "loss": sum(window) / len(window), "bce": float(bce.detach()),
-                       "iou_loss": float(iou.detach()), "lr": lr, "images_per_s": ips, "elapsed_s": now - t0, "skipped": skipped}
-                new = not metrics_csv.is_file()
-                with metrics_csv.open("a", newline="") as f:
-                    wr = csv.DictWriter(f, fieldnames=list(METRIC_COLUMNS))
-                    if new:
-                        wr.writeheader()
-                    wr.writerow(row)
-                if progress is not None:
-                    progress(TrainProgress(step, total, stage, row["loss"], lr, ips, now - t0))
-                final_window = window
-                window = []
-            if step % config.checkpoint_every == 0 and step < stop:
-                save_last(step)
-                if config.keep_checkpoints:  # weights only: the candidates a dev set chooses among
-                    save_checkpoint(out / "snapshots" / f"step{step:06d}", model, ckpt_cfg, step=step)
-            if stage == 1 and step == config.stage1_steps:
-                save_checkpoint(out / "stage1", model, {**ckpt_cfg, "stage": 1}, step=step)
-    save_last(step)
-    final = None
-    if step >= total:
-        final = save_checkpoint(out / "final", model, ckpt_cfg, step=step).base
-    seconds = time.perf_counter() - t0
-    fw = final_window or window
-    return TrainResult(
-        out_dir=out,
-        final_checkpoint=final,
-        last_checkpoint=last,
-        step=step,
-        steps_run=step - start,
-        resumed_from=resumed_from,
-        final_loss=(sum(fw) / len(fw)) if fw else last_loss,
-        images_per_s=((step - start) * config.batch_size / seconds) if seconds > 0 else 0.0,
-        seconds=seconds,
-        skipped_samples=skipped,
-        metrics_csv=metrics_csv,
-        metrics_parquet=_write_parquet(metrics_csv) if metrics_csv.is_file() else None,
-    )
+        run.run_stage(stage, lo, hi, sources, weights)
+    return run.result(resumed_from)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ivos_core.models.osvos import OSVOS_NAMES, build_osvos
+from ivos_core.users.videos import ArrayVideo
 from ivos_core.utils import flush_denormals, resolve_device
 from ivos_core.video.finetune import TrainProgress, TrainProgressFn, _autocast, _loss
 
@@ -53,22 +54,13 @@ class SequenceLike(Protocol):
     def mask(self, i: int) -> np.ndarray: ...
 
 
-@dataclass
-class ArraySequence:
-    """An in-memory sequence: ``frames`` (T, H, W, 3) uint8, ``masks`` (T, H, W) bool."""
+class ArraySequence(ArrayVideo):
+    """An in-memory sequence for parent training: the one in-memory video,
+    :class:`~ivos_core.users.videos.ArrayVideo` (``frames`` (T, H, W, 3) uint8, ``masks`` (T, H, W)
+    bool), constructed name first as parent-training code has always called it."""
 
-    name: str
-    frames: np.ndarray
-    masks: np.ndarray
-
-    def __len__(self) -> int:
-        return int(len(self.frames))
-
-    def frame(self, i: int) -> np.ndarray:
-        return self.frames[i]
-
-    def mask(self, i: int) -> np.ndarray:
-        return self.masks[i].astype(bool)
+    def __init__(self, name: str, frames: np.ndarray, masks: np.ndarray) -> None:
+        super().__init__(frames, masks, name)
 
 
 @dataclass
