@@ -161,6 +161,8 @@ def select_video_cmd(
     steps: str = typer.Option("100,200", "--steps", help="fine-tuning steps to try"),
     lrs: str = typer.Option("default,0.003,0.01", "--lr", help="learning rates to try ('default' = the network's)"),
     crops: str = typer.Option("none", "--crop", help="fine-tuning crops to try ('none' = whole frame)"),
+    osvos_sides: str = typer.Option("320", "--osvos-side",
+                                    help="OSVOS working sizes to try (longer side; 'none' = the loaded frames')"),
     priors: str = typer.Option("0:1,3:0,10:0,3:0.5,10:0.5", "--priors",
                                help="previous-frame priors to try, weight:inside pairs (0:1 = off)"),
     frame_stride: int = typer.Option(2, "--frame-stride"),
@@ -183,6 +185,7 @@ def select_video_cmd(
             finetune_steps=tuple(int(x) for x in _csv(steps) or ["100"]),
             finetune_lr=tuple(None if x == "default" else float(x) for x in _csv(lrs) or ["default"]),
             finetune_crop=tuple(None if x == "none" else int(x) for x in _csv(crops) or ["none"]),
+            osvos_side=tuple(None if x == "none" else int(x) for x in _csv(osvos_sides) or ["320"]),
             priors=pairs, frame_stride=frame_stride, max_side=max_side,
         )
     except TestSetError as exc:

@@ -55,13 +55,16 @@ def check_development(sequences: Sequence[str], split: str = "train") -> tuple[s
 @dataclass(frozen=True)
 class SelectionGrid:
     """The candidates: every combination of ``finetune_steps`` x ``finetune_lr`` x
-    ``finetune_crop`` x ``priors`` (``(weight, inside)`` pairs; ``(0, 1)`` = the paper's OSVOS),
+    ``finetune_crop`` x ``osvos_side`` x ``priors`` (``(weight, inside)`` pairs; ``(0, 1)`` = the paper's OSVOS),
     on top of ``base`` for everything else. ``frame_stride`` / ``max_side``: how frames are
     loaded (as ``ivos eval davis`` does; metrics at that size)."""
 
     finetune_steps: tuple[int, ...] = (100, 200)
     finetune_lr: tuple[float | None, ...] = (None, 3e-3, 1e-2)
     finetune_crop: tuple[int | None, ...] = (None,)
+    #: OSVOS's working size (longer side; None = the loaded frames' size): the parent was trained on
+    #: 320 px crops of frames scaled 0.5-1.0, so 320 px whole frames (0.375 of 480p) are off its scale
+    osvos_side: tuple[int | None, ...] = (DEFAULT_OSVOS_OPTIONS.max_side,)
     priors: tuple[tuple[float, float], ...] = ((0.0, 1.0), (3.0, 0.0), (10.0, 0.0), (3.0, 0.5), (10.0, 0.5))
     frame_stride: int = 2
     max_side: int | None = 320
@@ -70,8 +73,8 @@ class SelectionGrid:
     def finetune_settings(self) -> list[OSVOSOptions]:
         """One options record per fine-tuning setting (prior off)."""
         return [
-            replace(self.base, finetune_steps=int(s), finetune_lr=lr, finetune_crop=c, prior_weight=0.0)
-            for s in self.finetune_steps for lr in self.finetune_lr for c in self.finetune_crop
+            replace(self.base, finetune_steps=int(s), finetune_lr=lr, finetune_crop=c, max_side=side, prior_weight=0.0)
+            for s in self.finetune_steps for lr in self.finetune_lr for c in self.finetune_crop for side in self.osvos_side
         ]
 
     def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:

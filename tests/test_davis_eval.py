@@ -275,3 +275,12 @@ def test_correction_frames_adds_the_next_worst_frames(davis_root, tmp_path):
     assert len(frames["methods"]["grabcut"]["1"]["gains"]) == 3
     with pytest.raises(ValueError, match="correction_frames must be >= 1"):
         DavisEvalConfig(correction_frames=0)
+
+
+def test_selection_grid_tries_osvos_working_sizes():
+    from ivos_core.video_select import SelectionGrid
+
+    grid = SelectionGrid(finetune_steps=(10,), finetune_lr=(None,), finetune_crop=(None, 320), osvos_side=(320, None))
+    settings = grid.finetune_settings()
+    assert sorted((s.finetune_crop or 0, s.max_side or 0) for s in settings) == [(0, 0), (0, 320), (320, 0), (320, 320)]
+    assert len({s.label() for s in settings}) == 4
