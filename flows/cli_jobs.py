@@ -48,6 +48,7 @@ class TaskRunner(str, Enum):
     """How ``ivos reprocess`` fans sessions out (flows.reprocess._runner)."""
 
     threads = "threads"
+    processes = "processes"
     dask = "dask"
 
 

@@ -1,7 +1,9 @@
 """Prefect flow ``reprocess-sessions``: re-run stored session logs with a model, compare versions.
 
 * ``sessions``: folders (every ``*.json`` below them) and/or glob patterns;
-* bounded fan-out: ``ThreadPoolTaskRunner(max_workers=max_concurrency)`` here, or
+* bounded fan-out: ``ThreadPoolTaskRunner(max_workers=max_concurrency)`` here,
+  ``ProcessPoolTaskRunner`` (``task_runner="processes"``: CPU-bound replays, whose CRF and GrabCut
+  hold the GIL, run truly in parallel), or
   ``prefect_dask.DaskTaskRunner`` (``task_runner="dask"``, with ``dask_address`` for an existing
   cluster of many machines) when ``prefect-dask`` is installed;
 * sessions already done for this model version are skipped (no work);
@@ -103,6 +105,10 @@ def _runner(kind: str, max_concurrency: int, dask_address: str | None):
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=max(1, int(max_concurrency)))
+    if kind == "processes":  # CPU-bound replays (CRF, GrabCut, OSVOS on CPU hold the GIL): one process each
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=max(1, int(max_concurrency)))
     if kind == "dask":
         try:
             from prefect_dask import DaskTaskRunner
@@ -114,7 +120,7 @@ def _runner(kind: str, max_concurrency: int, dask_address: str | None):
         if dask_address:
             return DaskTaskRunner(address=dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, int(max_concurrency)), "threads_per_worker": 1})
-    raise ValueError(f"unknown task_runner {kind!r}; choose 'threads' or 'dask'")
+    raise ValueError(f"unknown task_runner {kind!r}; choose 'threads', 'processes' or 'dask'")
 
 
 @flow(name="reprocess-sessions", log_prints=True)

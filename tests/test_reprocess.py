@@ -49,3 +49,16 @@ def test_reprocess_skips_done_lists_failures_and_compares(prefect_harness, sessi
     for s in compared:
         assert 0.0 <= s["mean_iou_between"] <= 1.0
         assert s["iou_gt_a"] is not None and s["iou_gt_b"] is not None  # synthetic videos have ground truth
+
+
+def test_reprocess_in_a_process_pool(prefect_harness, sessions, tmp_path):
+    """``task_runner="processes"``: each session replays in its own process (the CRF and GrabCut
+    hold the GIL, threads would serialise them); same outcome as the thread pool."""
+    from flows.reprocess import reprocess_flow
+
+    root, logs = sessions
+    res = reprocess_flow(sessions=[str(logs)], interactive="grabcut", out=str(tmp_path), video_roots=[str(root)],
+                         finetune_steps=3, max_concurrency=2, device="cpu", model="p", task_runner="processes")
+    assert res["n_done"] == 2 and res["n_failed"] == 1
+    done = [s for s in res["sessions"] if s["status"] == "done"]
+    assert all((tmp_path / res["model_version"]).is_dir() for _ in done)
