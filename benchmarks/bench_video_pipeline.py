@@ -7,7 +7,10 @@ prior with its optical flow, upscaling to 854x480, confidence, packed-bit storag
 candidate configurations of ``scripts/select_video.sh`` (:class:`ivos_core.video_prior.OSVOSOptions`
 with ``max_side=320``: the resolution the settings are chosen and evaluated at) and for the
 current defaults (:data:`ivos_core.video_prior.DEFAULT_OSVOS_OPTIONS`) when ``--defaults``.
-The network is an untrained ``lite`` (speed does not depend on the weights); frames are the
+The network is an untrained ``lite``, or with ``--parent`` a trained parent (weights DO matter on a
+CPU: a trained parent's denormal weights slowed arithmetic many times over until the code flushed
+them, :func:`ivos_core.utils.flush_denormals`); ``--model DIR`` times a shipped model as it ships
+(its parent and its ``model.json`` OSVOS options); frames are the
 synthetic clip of :mod:`benchmarks.bench_osvos`. One torch thread (the fastest setting on a
 shared 2-core machine); the load average is recorded because the build machine is often busy.
 
@@ -40,12 +43,20 @@ CONFIGS: dict[str, OSVOSOptions] = {
 }
 
 
-def measure(options: OSVOSOptions, frames, masks, *, repeats: int = 1) -> dict[str, Any]:
+def _network(parent: str | None):
+    if parent is None:
+        return build_osvos("lite", imagenet=False)
+    from ivos_core.training.osvos_parent import load_parent
+
+    return load_parent(parent)
+
+
+def measure(options: OSVOSOptions, frames, masks, *, repeats: int = 1, parent: str | None = None) -> dict[str, Any]:
     """Seconds of fit + propagate_all (best of ``repeats``) and the split between the two."""
     best: dict[str, Any] | None = None
     for _ in range(repeats):
         torch.manual_seed(0)
-        vs = VideoSegmenter(build_osvos("lite", imagenet=False), device="cpu", options=options, batch_size=4)
+        vs = VideoSegmenter(_network(parent), device="cpu", options=options, batch_size=4)
         vs.open(frames, name="bench")
         vs.set_mask(0, masks[0])
         c0, t0 = time.process_time(), time.perf_counter()
@@ -63,7 +74,18 @@ def measure(options: OSVOSOptions, frames, masks, *, repeats: int = 1) -> dict[s
     return best
 
 
-def run(repeats: int = 1, *, defaults: bool = False, only: list[str] | None = None) -> dict[str, Any]:
+def _shipped(model_dir: str) -> tuple[str, OSVOSOptions]:
+    """A shipped model's parent and OSVOS options (``model.json``) as the jobs use them."""
+    from pathlib import Path
+
+    doc = json.loads((Path(model_dir) / "model.json").read_text())
+    opts = OSVOSOptions.from_dict({**DEFAULT_OSVOS_OPTIONS.to_dict(), **doc.get("osvos_options", {}),
+                                   "finetune_steps": doc.get("finetune_steps", DEFAULT_OSVOS_OPTIONS.finetune_steps)})
+    return str(Path(model_dir) / "osvos_parent"), opts
+
+
+def run(repeats: int = 1, *, defaults: bool = False, only: list[str] | None = None,
+        parent: str | None = None, model: str | None = None) -> dict[str, Any]:
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -73,7 +95,13 @@ def run(repeats: int = 1, *, defaults: bool = False, only: list[str] | None = No
         configs = {k: v for k, v in CONFIGS.items() if not only or k in only}
         if defaults:
             configs["defaults"] = replace(DEFAULT_OSVOS_OPTIONS)
-        res["configs"] = {k: {"options": v.to_dict(), **measure(v, frames, masks, repeats=repeats)}
+        parents = {k: parent for k in configs}
+        if model is not None:
+            configs = {} if only is None else configs
+            parents[f"shipped:{model}"], configs[f"shipped:{model}"] = _shipped(model)
+        res["parent"] = parent
+        res["configs"] = {k: {"options": v.to_dict(), "parent": parents.get(k),
+                              **measure(v, frames, masks, repeats=repeats, parent=parents.get(k))}
                           for k, v in configs.items()}
         res["loadavg_after"] = list(os.getloadavg())
     finally:
@@ -86,5 +114,8 @@ if __name__ == "__main__":
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--defaults", action="store_true", help="also time DEFAULT_OSVOS_OPTIONS")
     ap.add_argument("--only", action="append", choices=sorted(CONFIGS))
+    ap.add_argument("--parent", default=None, help="a trained OSVOS parent checkpoint (default: untrained lite)")
+    ap.add_argument("--model", default=None, help="time only this shipped model folder as it ships (e.g. models/ivos-lite-v1)")
     args = ap.parse_args()
-    print(json.dumps(run(args.repeats, defaults=args.defaults, only=args.only), indent=2))
+    print(json.dumps(run(args.repeats, defaults=args.defaults, only=args.only, parent=args.parent, model=args.model),
+                     indent=2))
