@@ -204,3 +204,27 @@ def test_options_are_one_frozen_record(model, tmp_path):
     assert InteractiveSegmenter.from_checkpoint(tmp_path / "m", device="cpu").input_size == 64
     chosen = InteractiveSegmenter.from_checkpoint(tmp_path / "m", options=SegmenterOptions(input_size=96), device="cpu")
     assert chosen.input_size == 96
+
+
+def test_local_correction_changes_only_near_the_clicks(model, rng):
+    """local_radius: a correction (``local=True``) of a previous mask changes only the disks around
+    the inputs; without ``local`` (or without the option) the network's whole answer stands."""
+    from ivos_core.interactive.methods import correction_kwargs
+
+    img = rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
+    prev = np.zeros((60, 80), bool)
+    prev[10:50, 10:70] = True
+    seg = InteractiveSegmenter(model, local_radius=0.1, keep_clicked=True, device="cpu")  # 10 px
+    seg.set_image(img)
+    click = [Click(x=40, y=30, positive=False)]
+    free = seg.predict(click, prev_mask=prev)
+    local = seg.predict(click, prev_mask=prev, local=True)
+    yy, xx = np.mgrid[0:60, 0:80]
+    far = (xx - 40) ** 2 + (yy - 30) ** 2 > 10 ** 2
+    assert np.array_equal(local.mask[far], prev[far])
+    assert not local.mask[30, 40]  # the clamped negative click itself still applies
+    assert not np.array_equal(free.mask[far], prev[far])  # the untrained network changes far pixels
+    assert correction_kwargs(seg) == {"keep_clicked": False, "local": True}
+    assert correction_kwargs(object()) == {}
+    with pytest.raises(ValueError, match="local_radius must be a positive"):
+        InteractiveSegmenter(model, local_radius=-1, device="cpu")

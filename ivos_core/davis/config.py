@@ -105,6 +105,7 @@ class DavisEvalConfig:
     colour: float = 0.0  # the colour cue's weight for the deep methods (ivos_core.interactive.colour)
     keep_clicked: bool = False
     grabcut_band: float | None = None  # our model's GrabCut boundary refinement (ivos_core.interactive.grabcut_refine)
+    local_radius: float | None = None  # our model's corrections change only near the clicks (SegmenterOptions)
     grabcut_box_margin: int = 10
     grabcut_iterations: int = 5
 
@@ -173,8 +174,9 @@ class DavisEvalConfig:
         """Hash of everything that changes a sequence's numbers (a cached result is reused only
         when its fingerprint matches)."""
         d = self.to_dict()
-        if d.get("correction_frames") == 1:
-            d.pop("correction_frames")  # the paper's protocol keeps the fingerprints it had
+        for key, default in (("correction_frames", 1), ("local_radius", None)):
+            if d.get(key) == default:
+                d.pop(key)  # settings left at their defaults keep the fingerprints runs had before them
         d.pop("sequences", None)
         d.pop("device", None)
         for key in ("osvos_parent", "checkpoint", "ifcn_checkpoint"):
@@ -232,6 +234,8 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
                 name, checkpoint=path, crf=config.crf, colour=config.colour, keep_clicked=config.keep_clicked,
                 grabcut_band=config.grabcut_band if name == "ours" else None, device=config.device,
             ).segmenter
+            if name == "ours" and config.local_radius is not None:
+                seg.options = seg.options.with_(local_radius=config.local_radius)
         except (ValueError, OSError) as exc:
             models.unavailable[name] = f"{name} checkpoint {path} unusable: {exc}"
             continue

@@ -80,7 +80,7 @@ def correct(
         seg.set_image(image)
         # the propagated mask's parts were never clicked: no clicked-component filter here
         return _robot_loop(
-            lambda cl, cur: seg.predict(cl, prev_mask=cur, keep_clicked=False).mask, gt, start, n_max, void
+            lambda cl, cur: seg.predict(cl, prev_mask=cur, keep_clicked=False, local=True).mask, gt, start, n_max, void
         )[0]
     return _correct_ifcn(image, gt, start, n_max, models, void)
 

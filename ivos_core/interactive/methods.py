@@ -119,3 +119,15 @@ def build_method(
         suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
         return DeepMethod(seg, name=name + suffix)
     raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+
+
+def correction_kwargs(method: object) -> dict[str, bool]:
+    """What a correction of a propagated mask passes to ``method.predict``: no clicked-component
+    filter (the mask's unclicked parts are the object) and a local change where the method is set
+    up for one; nothing for methods without those options."""
+    kw: dict[str, bool] = {}
+    if getattr(method, "keep_clicked", False):
+        kw["keep_clicked"] = False
+    if getattr(method, "local_radius", None) is not None:
+        kw["local"] = True
+    return kw

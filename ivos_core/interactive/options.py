@@ -36,6 +36,10 @@ class SegmenterOptions:
     keep_clicked: keep only the mask's connected components that hold a positive click.
     grabcut_band / grabcut_iterations: refine the boundary with GrabCut in a band of this fraction
         of the image diagonal (None = off), after the CRF, before the clamping.
+    local_radius: when a call corrects an existing mask (``predict(..., local=True)``: a propagated
+        video mask), the new mask may differ from it only within this fraction of the image
+        diagonal around the inputs (None = anywhere): one click fixes a region and cannot undo the
+        rest of a mostly right mask (FocalClick's local refinement, in its simplest form).
     """
 
     input_size: int | None = None
@@ -55,6 +59,7 @@ class SegmenterOptions:
     keep_clicked: bool = False
     grabcut_band: float | None = None
     grabcut_iterations: int = 3
+    local_radius: float | None = None
 
     def __post_init__(self) -> None:
         if self.crf_mode not in ("fast", "full"):
@@ -70,6 +75,8 @@ class SegmenterOptions:
         band = self.grabcut_band
         if band is not None and not (band > 0 and math.isfinite(band)):
             raise ValueError(f"grabcut_band must be a positive fraction of the diagonal or None, got {band}")
+        if self.local_radius is not None and not (self.local_radius > 0 and math.isfinite(self.local_radius)):
+            raise ValueError(f"local_radius must be a positive fraction of the diagonal or None, got {self.local_radius}")
         if self.grabcut_iterations < 1:
             raise ValueError(f"grabcut_iterations must be >= 1, got {self.grabcut_iterations}")
         object.__setattr__(self, "encoding_kw", dict(self.encoding_kw))

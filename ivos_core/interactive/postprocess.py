@@ -16,7 +16,7 @@ from ivos_core.interactions import Click, Stroke
 from ivos_core.interactive.geometry import constraint_masks
 from ivos_core.interactive.options import SegmenterOptions
 
-__all__ = ["finish", "sigmoid"]
+__all__ = ["finish", "keep_outside", "sigmoid"]
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -73,3 +73,23 @@ def finish(
         prob[mask & ~kept] = 0.0
         mask = kept
     return prob, mask
+
+
+def keep_outside(
+    prob: np.ndarray, mask: np.ndarray, prev_mask: np.ndarray, inputs: Sequence[Click | Stroke], radius: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Only the disks of ``radius`` (fraction of the image diagonal) around the inputs change; the
+    previous mask stands everywhere else (a local correction of a mostly right mask)."""
+    import cv2
+
+    h, w = mask.shape
+    r = max(1, int(round(radius * float(np.hypot(h, w)))))
+    near = np.zeros((h, w), np.uint8)
+    for inp in inputs:
+        for x, y in inp.points():
+            cv2.circle(near, (int(round(x)), int(round(y))), r, 1, thickness=-1)
+    far = ~near.astype(bool)
+    prev = np.asarray(prev_mask) > 0.5
+    prob = prob.copy()
+    prob[far] = prev[far].astype(np.float32)
+    return prob, np.where(far, prev, mask)

@@ -38,7 +38,7 @@ import torch.nn as nn
 from ivos_core.interactions import Click, Stroke
 from ivos_core.interactive.geometry import constraint_masks, crop_inputs, scale_inputs, zoom_box
 from ivos_core.interactive.options import OPTION_NAMES, SegmenterOptions
-from ivos_core.interactive.postprocess import finish
+from ivos_core.interactive.postprocess import finish, keep_outside
 from ivos_core.interactive.postprocess import sigmoid as _sigmoid  # noqa: F401  (old private name)
 from ivos_core.models.interactive import ModelSpec, click_channels, normalize_rgb
 from ivos_core.utils import resolve_device, to_rgb_uint8  # the one definitions, re-exported here
@@ -261,6 +261,7 @@ class InteractiveSegmenter:
         hard_constraints: bool | None = None,
         crf: bool | None = None,
         keep_clicked: bool | None = None,
+        local: bool = False,
     ) -> Prediction:
         """Segment the current image from ``inputs`` (all clicks/strokes so far, in order).
 
@@ -269,6 +270,8 @@ class InteractiveSegmenter:
         :class:`Prediction` at the image's own size. ``hard_constraints``/``crf``/``keep_clicked``
         override the constructor's choice for this call (a correction of a propagated mask passes
         ``keep_clicked=False``: parts of that mask were never clicked but are the object).
+        ``local``: this call corrects ``prev_mask``; with the ``local_radius`` option set, only the
+        neighbourhood of the inputs may change.
         """
         st = self._require_image()
         inputs = list(inputs)
@@ -290,6 +293,8 @@ class InteractiveSegmenter:
             crf=self.crf if crf is None else crf,
             keep_clicked=self.keep_clicked if keep_clicked is None else keep_clicked,
         )
+        if local and self.local_radius is not None and prev_mask is not None and inputs:
+            prob, mask = keep_outside(prob, mask, prev_mask, inputs, self.local_radius)
         return Prediction(prob=prob, mask=mask)
 
     def _require_image(self) -> _ImageState:

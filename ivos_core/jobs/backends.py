@@ -15,6 +15,7 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
+from ivos_core.interactive.methods import correction_kwargs
 from ivos_core.jobs.models import JobError, ModelVersion
 from ivos_core.protocols import InteractiveMethod, UserInput
 
@@ -74,9 +75,8 @@ class _CorrectionSwitch:
         self.method.set_image(image)
 
     def predict(self, inputs: list[UserInput], prev_mask: np.ndarray | None = None) -> Any:
-        if self.correcting and getattr(self.method, "keep_clicked", False):
-            return self.method.predict(inputs, prev_mask=prev_mask, keep_clicked=False)
-        return self.method.predict(inputs, prev_mask=prev_mask)
+        kw = correction_kwargs(self.method) if self.correcting else {}
+        return self.method.predict(inputs, prev_mask=prev_mask, **kw)
 
 
 class VideoSegmenterBackend:

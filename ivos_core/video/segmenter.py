@@ -15,6 +15,7 @@ import numpy as np
 from torch import nn
 
 from ivos_core.interactions import Click, Stroke
+from ivos_core.interactive.methods import correction_kwargs
 from ivos_core.protocols import InteractiveMethod
 from ivos_core.utils import resolve_device
 from ivos_core.video.osvos import _OSVOS
@@ -250,10 +251,8 @@ class VideoSegmenter(_OSVOS, _Quality):
         for it in iterations:
             so_far.extend(it)
             inputs = list(so_far) if self.cumulative_inputs else list(it)
-            if correction and getattr(self.interactive, "keep_clicked", False):
-                pred = self.interactive.predict(inputs, prev_mask=mask, keep_clicked=False)
-            else:
-                pred = self.interactive.predict(inputs, prev_mask=mask)
+            kw = correction_kwargs(self.interactive) if correction else {}
+            pred = self.interactive.predict(inputs, prev_mask=mask, **kw)
             mask = _pred_mask(pred)
             if mask.shape != (st.height, st.width):
                 raise VideoSegmenterError(st.name, f"the interactive segmenter returned a {mask.shape} mask", i)
