@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--selection", required=True, help="the interactive dev selection record (JSON)")
     ap.add_argument("--video-selection", default=None,
                     help="the OSVOS dev selection (JSON with 'choice'); default: DEFAULT_OSVOS_OPTIONS")
+    ap.add_argument("--correction-selection", default=None,
+                    help="the local-correction radius chosen on the video dev sequences (JSON with 'choice')")
     ap.add_argument("--name", default="ivos-lite-v1")
     a = ap.parse_args()
     sel = json.loads(Path(a.selection).read_text())
@@ -55,6 +57,10 @@ def main() -> None:
     for option in ("zoom_in", "flip_tta"):
         if inference.get(option):
             interactive_options[option] = True
+    if a.correction_selection:
+        radius = json.loads(Path(a.correction_selection).read_text())["choice"]["local_radius"]
+        if radius is not None:
+            interactive_options["local_radius"] = float(radius)
     model = {
         "name": a.name,
         "interactive": "deep",
@@ -69,6 +75,7 @@ def main() -> None:
             "osvos_step": parent.get("step"),
             "interactive_selection": a.selection,
             "osvos_selection": video_selection,
+            "correction_selection": a.correction_selection,
         },
     }
     (out / "model.json").write_text(json.dumps(model, indent=2) + "\n")

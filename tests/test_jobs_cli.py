@@ -243,7 +243,7 @@ def test_priority_choices_are_the_work_queues():
 
 @pytest.mark.parametrize("cmd,choices", [
     (["jobs", "submit"], ["high|normal|low", "deep|grabcut"]),
-    (["reprocess"], ["threads|dask", "deep|grabcut"]),
+    (["reprocess"], ["threads|processes|dask", "deep|grabcut"]),
     (["export"], ["davis|coco|cvat|labelstudio"]),
     (["import"], ["davis|coco|cvat|labelstudio"]),
 ])
