@@ -52,7 +52,11 @@ def test_jobs_resolve_the_default_name_to_the_shipped_folder(tmp_path) -> None:
     assert spec.name == DEFAULT_MODEL and spec.interactive_checkpoint is not None
     assert spec.osvos_checkpoint is not None
     opts = spec.video_options()
-    assert opts.prior_weight > 0 and opts.max_side == 320 and spec.interactive_options["crf"]
+    from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS
+
+    assert opts == DEFAULT_OSVOS_OPTIONS  # the dev-chosen defaults and the shipped model.json agree
+    assert opts.prior_weight > 0 and (opts.max_side, opts.finetune_crop) == (480, 320)
+    assert spec.interactive_options["crf"] and spec.interactive_options["local_radius"] == 0.05
 
 
 def test_shipped_parent_propagates_a_synthetic_object() -> None:
