@@ -282,3 +282,13 @@ def test_parent_warm_restart_and_snapshots(tmp_path):
     for k, v in first.state_dict().items():
         if v.is_floating_point() and "running" not in k:
             assert torch.allclose(second.state_dict()[k], v, atol=1e-6), k
+
+
+def test_loaded_parents_hold_no_denormal_weights():
+    from ivos_core.training.osvos_parent import _zero_denormals
+
+    m = build_osvos("lite")
+    w = next(p for p in m.parameters() if p.ndim == 4)
+    with torch.no_grad():
+        w.view(-1)[:3] = torch.tensor([1e-39, -1e-40, 0.5])
+    assert _zero_denormals(m) == 2 and float(w.view(-1)[2]) == 0.5 and not w.view(-1)[:2].any()
