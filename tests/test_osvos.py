@@ -290,5 +290,5 @@ def test_loaded_parents_hold_no_denormal_weights():
     m = build_osvos("lite")
     w = next(p for p in m.parameters() if p.ndim == 4)
     with torch.no_grad():
-        w.view(-1)[:3] = torch.tensor([1e-39, -1e-40, 0.5])
+        w.view(-1)[:3] = torch.tensor([1, -2147483392, 0x3F000000], dtype=torch.int32).view(torch.float32)  # 2 denormals, 0.5
     assert _zero_denormals(m) == 2 and float(w.view(-1)[2]) == 0.5 and not w.view(-1)[:2].any()
