@@ -45,7 +45,8 @@ $IVOS eval video-select "${VS[@]}" --steps 1600 --crop 320 --osvos-side 480 --ou
 $IVOS eval video-select "${VS[@]}" --steps 1000,1200 --crop 320 --osvos-side 480 --out docs/results/dev/video-selection-osvos-side-crop-steps.json
 T3=(--root "$DATA/DAVIS" --split train --sequences hockey,lucia,surf --osvos-parent models/ivos-lite-v1/osvos_parent
     --init gt --correction-clicks 1,4 --correction-frames 5 --crf --colour 1 --keep-clicked --grabcut-band 0.05
-    --frame-stride 2 --max-side 320 --device cpu)   # the round-2 parent and settings: the worst frames stay fixed
+    --frame-stride 2 --max-side 320 --device cpu)   # the round-2 parent; these ran when the OSVOS defaults were
+# still 1600 steps at 320 px (before the DEFAULT_OSVOS_OPTIONS change), so a re-run differs slightly
 $IVOS eval davis "${T3[@]}" --checkpoint runs/v1-int/final --correct ours,grabcut --out outputs/select/t3dev/shipped
 $IVOS eval davis "${T3[@]}" --checkpoint runs/v1-int-s2c/final --correct ours --out outputs/select/t3dev/s2c-final
 for r in 0.05 0.1; do
