@@ -260,6 +260,14 @@ def _save(path: Path, model: nn.Module, cfg: OSVOSTrainConfig, step: int, opt: t
     )
 
 
+def _checkpoint(out: Path, model: nn.Module, config: OSVOSTrainConfig, done: int, opt: torch.optim.Optimizer) -> None:
+    """Every ``checkpoint_every`` steps: the resumable ``last`` (and a weights-only snapshot)."""
+    if done % config.checkpoint_every == 0 and done < config.steps:
+        _save(out / "last", model, config, done, opt)
+        if config.keep_snapshots:
+            _save(out / "snapshots" / f"step{done:06d}", model, config, done, None)
+
+
 def load_parent(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """Build the network a ``kind="osvos"`` checkpoint describes and load its weights (eval mode)."""
     register_checkpoint_builder()
@@ -358,10 +366,7 @@ def train_parent(
         opt.step()
         losses.append(float(loss.detach()))
         done = step + 1
-        if done % config.checkpoint_every == 0 and done < config.steps:
-            _save(last, model, config, done, opt)
-            if config.keep_snapshots:
-                _save(out / "snapshots" / f"step{done:06d}", model, config, done, None)
+        _checkpoint(out, model, config, done, opt)
         if progress is not None:
             progress(TrainProgress(done, config.steps, losses[-1], time.perf_counter() - t0))
     model.eval()
