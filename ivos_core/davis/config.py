@@ -232,10 +232,9 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
 
             seg = build_method(
                 name, checkpoint=path, crf=config.crf, colour=config.colour, keep_clicked=config.keep_clicked,
-                grabcut_band=config.grabcut_band if name == "ours" else None, device=config.device,
+                grabcut_band=config.grabcut_band if name == "ours" else None,
+                local_radius=config.local_radius if name == "ours" else None, device=config.device,
             ).segmenter
-            if name == "ours" and config.local_radius is not None:
-                seg.options = seg.options.with_(local_radius=config.local_radius)
         except (ValueError, OSError) as exc:
             models.unavailable[name] = f"{name} checkpoint {path} unusable: {exc}"
             continue

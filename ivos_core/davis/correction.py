@@ -93,11 +93,6 @@ def _worst_frames(clip: Clip, gt_preds: np.ndarray, k: int = 1) -> list[tuple[in
     return [(t, ious[t]) for t in order[:k]]
 
 
-def _worst_frame(clip: Clip, gt_preds: np.ndarray) -> tuple[int, float]:
-    """The evaluated frame (not frame 0) with the lowest IoU (ties: the earlier) and that IoU."""
-    return _worst_frames(clip, gt_preds, 1)[0]
-
-
 def _correct_worst(
     clip: Clip, w: int, before: float, gt_preds: np.ndarray, models: EvalModels, config: DavisEvalConfig,
     row: dict[str, Any], rank: int = 1,

@@ -77,12 +77,14 @@ def build_method(
     colour: float = 0.0,
     keep_clicked: bool = False,
     grabcut_band: float | None = None,
+    local_radius: float | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
     ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
     :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`) and ``grabcut_band`` (GrabCut boundary
-    refinement, :mod:`ivos_core.interactive.grabcut_refine`) apply to the networks."""
+    refinement, :mod:`ivos_core.interactive.grabcut_refine`) and ``local_radius`` (local corrections)
+    apply to the networks."""
     if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
         from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
 
@@ -105,7 +107,7 @@ def build_method(
 
         seg = InteractiveSegmenter.from_checkpoint(
             checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
-            keep_clicked=keep_clicked, grabcut_band=grabcut_band, device=device,
+            keep_clicked=keep_clicked, grabcut_band=grabcut_band, local_radius=local_radius, device=device,
         )
         expected = "distance" if name == "ifcn" else "gaussian"
         if getattr(seg, "encoding", expected) != expected:
