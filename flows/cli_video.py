@@ -95,6 +95,8 @@ def eval_davis_cmd(
                                        help="previous-frame prior (flow-warped mask) on the logits; 0 = the paper's OSVOS"),
     prior_inside: float = typer.Option(_OSVOS.prior_inside, "--prior-inside", min=0.0, max=1.0,
                                        help="share of the prior's foreground boost inside the warped mask"),
+    flip_tta: bool = typer.Option(_OSVOS.flip_tta, "--flip-tta/--no-flip-tta",
+                                  help="propagate with the mean of each frame's and its mirror image's logits"),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="at most N frames per sequence"),
     frame_stride: int = typer.Option(1, "--frame-stride", help="evaluate every k-th frame"),
     max_side: Optional[int] = typer.Option(None, "--max-side", help="downscale frames to this longer side"),
@@ -131,7 +133,7 @@ def eval_davis_cmd(
             correction_clicks=tuple(_csv(correction_clicks) or (1,)),
             progressive_clicks=tuple(_csv(progressive_clicks) or ()), correction_frames=correction_frames,
             finetune_steps=finetune_steps, finetune_lr=finetune_lr, finetune_crop=finetune_crop,
-            prior_weight=prior_weight, prior_inside=prior_inside, max_frames=max_frames, frame_stride=frame_stride, max_side=max_side,
+            prior_weight=prior_weight, prior_inside=prior_inside, flip_tta=flip_tta, max_frames=max_frames, frame_stride=frame_stride, max_side=max_side,
             seed=seed, device=device, crf=crf, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, local_radius=local_radius or None,
             osvos_parent=str(osvos_parent) if osvos_parent else None,
@@ -153,6 +155,14 @@ def eval_davis_cmd(
     console.print(f"files in {out}: summary.json, per_sequence.parquet, per_frame.parquet, corrections.parquet, *.png")
 
 
+def _on_off(value: str) -> bool:
+    if value.lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.lower() in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"expected on or off, got {value!r}")
+
+
 def select_video_cmd(
     root: Path = typer.Option(..., "--root", help="DAVIS root (the development sequences are train sequences)"),
     osvos_parent: Path = typer.Option(..., "--osvos-parent", help="OSVOS parent checkpoint"),
@@ -167,6 +177,8 @@ def select_video_cmd(
                                     help="OSVOS working sizes to try (longer side; 'none' = the loaded frames')"),
     priors: str = typer.Option("0:1,3:0,10:0,3:0.5,10:0.5", "--priors",
                                help="previous-frame priors to try, weight:inside pairs (0:1 = off)"),
+    flips: str = typer.Option("off", "--osvos-flip",
+                              help="propagation with mirror averaging to try: off, on or off,on (reuses each fit)"),
     frame_stride: int = typer.Option(2, "--frame-stride"),
     max_side: Optional[int] = typer.Option(320, "--max-side"),
     cache: Optional[Path] = typer.Option(Path("runs/select-video-cache"), "--cache", help="per-sequence result cache"),
@@ -188,7 +200,8 @@ def select_video_cmd(
             finetune_lr=tuple(None if x == "default" else float(x) for x in _csv(lrs) or ["default"]),
             finetune_crop=tuple(None if x == "none" else int(x) for x in _csv(crops) or ["none"]),
             osvos_side=tuple(None if x == "none" else int(x) for x in _csv(osvos_sides) or ["320"]),
-            priors=pairs, frame_stride=frame_stride, max_side=max_side,
+            priors=pairs, flip_tta=tuple(_on_off(x) for x in _csv(flips) or ["off"]),
+            frame_stride=frame_stride, max_side=max_side,
         )
     except TestSetError as exc:
         console.print(f"[red]refused[/red]: {exc}")

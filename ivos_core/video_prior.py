@@ -51,7 +51,9 @@ class OSVOSOptions:
     only suppresses what lies beyond the band around it). ``prior_dilation``: dilation radius of the warped mask as a fraction of the working
     frame's diagonal. ``flow``: ``dis`` or ``farneback``; ``flow_max_side``: the longer side the
     flow is computed at. ``prior_min_area``: the prior is skipped when the warped mask covers
-    less than this fraction of the frame (object lost).
+    less than this fraction of the frame (object lost). ``flip_tta``: propagate with the mean
+    logits of each frame and its mirror image (test-time augmentation; the fit is unchanged, the
+    network runs twice per frame, a small share of the cost next to fine-tuning).
     """
 
     finetune_steps: int = 500
@@ -64,6 +66,7 @@ class OSVOSOptions:
     flow: FlowMethod = "dis"
     flow_max_side: int = 160
     prior_min_area: float = 1e-4
+    flip_tta: bool = False
 
     def __post_init__(self) -> None:
         if int(self.finetune_steps) < 0:
@@ -127,6 +130,8 @@ class OSVOSOptions:
             parts.append(f"prior{self.prior_weight:g}" + (f"in{self.prior_inside:g}" if self.prior_inside != 1 else ""))
         else:
             parts.append("noprior")
+        if self.flip_tta:
+            parts.append("flip")
         return "-".join(parts)
 
 

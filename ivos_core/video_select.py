@@ -55,8 +55,8 @@ def check_development(sequences: Sequence[str], split: str = "train") -> tuple[s
 @dataclass(frozen=True)
 class SelectionGrid:
     """The candidates: every combination of ``finetune_steps`` x ``finetune_lr`` x
-    ``finetune_crop`` x ``osvos_side`` x ``priors`` (``(weight, inside)`` pairs; ``(0, 1)`` = the paper's OSVOS),
-    on top of ``base`` for everything else. ``frame_stride`` / ``max_side``: how frames are
+    ``finetune_crop`` x ``osvos_side`` x ``priors`` (``(weight, inside)`` pairs; ``(0, 1)`` = the paper's OSVOS)
+    x ``flip_tta`` (propagation with mirror averaging; like the prior it reuses the fit), on top of ``base`` for everything else. ``frame_stride`` / ``max_side``: how frames are
     loaded (as ``ivos eval davis`` does; metrics at that size)."""
 
     finetune_steps: tuple[int, ...] = (100, 200)
@@ -66,6 +66,7 @@ class SelectionGrid:
     #: 320 px crops of frames scaled 0.5-1.0, so 320 px whole frames (0.375 of 480p) are off its scale
     osvos_side: tuple[int | None, ...] = (DEFAULT_OSVOS_OPTIONS.max_side,)
     priors: tuple[tuple[float, float], ...] = ((0.0, 1.0), (3.0, 0.0), (10.0, 0.0), (3.0, 0.5), (10.0, 0.5))
+    flip_tta: tuple[bool, ...] = (DEFAULT_OSVOS_OPTIONS.flip_tta,)
     frame_stride: int = 2
     max_side: int | None = 320
     base: OSVOSOptions = DEFAULT_OSVOS_OPTIONS
@@ -78,7 +79,9 @@ class SelectionGrid:
         ]
 
     def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:
-        return [replace(ft, prior_weight=float(w), prior_inside=float(b)) for w, b in self.priors]
+        """The propagation variants of one fit: every prior x flip setting."""
+        return [replace(ft, prior_weight=float(w), prior_inside=float(b), flip_tta=bool(f))
+                for w, b in self.priors for f in self.flip_tta]
 
 
 def _file_tag(path: str | Path) -> str:
@@ -129,7 +132,8 @@ def select_video_settings(
     candidates: dict[str, dict[str, Any]] = {}
     for ft in grid.finetune_settings():
         for name in seqs:
-            key = hashlib.sha256(json.dumps([tag, ft.to_dict(), [list(p) for p in grid.priors], name,
+            variants = [list(p) for p in grid.priors] + ([list(grid.flip_tta)] if grid.flip_tta != (False,) else [])
+            key = hashlib.sha256(json.dumps([tag, ft.to_dict(), variants, name,
                                              grid.frame_stride, grid.max_side, seed]).encode()).hexdigest()[:16]
             cache = None if cache_dir is None else Path(cache_dir) / f"{name}-{ft.label()}-{key}.json"
             if cache is not None and cache.is_file():

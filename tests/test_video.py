@@ -396,6 +396,35 @@ def test_working_resolution_keeps_full_size_masks():
     assert len(list(vs.propagate(start=2))) == 3
 
 
+def test_flip_tta_averages_the_mirror_image_and_is_mirror_symmetric():
+    from dataclasses import replace
+
+    from ivos_core.video_prior import OSVOSOptions
+    from ivos_core.video_select import SelectionGrid
+
+    frames, masks = moving_object_video(0, n_frames=4)
+    opts = OSVOSOptions(finetune_steps=5, flip_tta=True)
+    assert opts.label().endswith("-flip") and OSVOSOptions.from_dict(opts.to_dict()) == opts
+    vs = VideoSegmenter(device="cpu", options=replace(opts, flip_tta=False), seed=0)
+    vs.open(frames)
+    vs.set_mask(0, masks[0])
+    vs.fit()
+    model = vs.state.model
+    plain, mirrored = vs._infer([frames[1]]), vs._infer([frames[1][:, ::-1].copy()])
+    vs.options = opts
+    tta = vs._infer([frames[1]])
+    # the flip-averaged logits are the mean of the two passes ...
+    assert np.allclose(tta, 0.5 * (plain + mirrored[:, :, ::-1]), atol=1e-5)
+    # ... so mirroring the frame mirrors the result exactly, which the plain network does not
+    assert np.allclose(vs._infer([frames[1][:, ::-1].copy()])[:, :, ::-1], tta, atol=1e-5)
+    assert not np.allclose(mirrored[:, :, ::-1], plain, atol=1e-3)
+    assert vs.state.model is model
+    assert all(r.mask.shape == masks[0].shape for r in vs.propagate())
+    grid = SelectionGrid(finetune_steps=(10,), finetune_lr=(None,), priors=((0.0, 1.0),), flip_tta=(False, True))
+    (ft,) = grid.finetune_settings()
+    assert [o.flip_tta for o in grid.with_priors(ft)] == [False, True]
+
+
 class _KeepClickedSegmenter:
     """A segmenter with a clicked-component filter: it keeps only the components of the previous
     mask that hold a positive click unless told ``keep_clicked=False`` (as a correction must be)."""

@@ -67,7 +67,7 @@ class DavisEvalConfig:
     whose corrected worst frame is added to the fine-tuning set for a re-fit + re-propagation
     (one extra fine-tuning per available correction method and count; empty = off).
     ``finetune_steps`` / ``finetune_lr`` / ``finetune_crop`` / ``prior_weight`` /
-    ``prior_inside``: OSVOS's adaptation (:meth:`osvos_options`; defaults from
+    ``prior_inside`` / ``flip_tta``: OSVOS's adaptation (:meth:`osvos_options`; defaults from
     :data:`ivos_core.video_prior.DEFAULT_OSVOS_OPTIONS`, the one place they are set). ``max_frames`` /
     ``frame_stride``: evaluate frames ``0, s, 2s, ...`` (at most ``max_frames``) for quick runs;
     ``max_side``: downscale frames so the longer side is at most this (metrics at that size).
@@ -91,6 +91,7 @@ class DavisEvalConfig:
     finetune_crop: int | None = DEFAULT_OSVOS_OPTIONS.finetune_crop
     prior_weight: float = DEFAULT_OSVOS_OPTIONS.prior_weight
     prior_inside: float = DEFAULT_OSVOS_OPTIONS.prior_inside
+    flip_tta: bool = DEFAULT_OSVOS_OPTIONS.flip_tta
     max_frames: int | None = None
     frame_stride: int = 1
     max_side: int | None = None
@@ -146,6 +147,7 @@ class DavisEvalConfig:
         return replace(
             DEFAULT_OSVOS_OPTIONS, finetune_steps=int(self.finetune_steps), finetune_lr=self.finetune_lr,
             finetune_crop=self.finetune_crop, prior_weight=float(self.prior_weight), prior_inside=float(self.prior_inside),
+            flip_tta=bool(self.flip_tta),
         )
 
     def init_settings(self) -> list[str]:

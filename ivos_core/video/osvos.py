@@ -89,13 +89,19 @@ class _OSVOS:
         assert model is not None
         x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         with torch.inference_mode():
+            if self.options.flip_tta:  # the mirror image's logits, mirrored back, averaged in
+                x = torch.cat([x, x.flip(-1)])
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     logits = model(x)
             else:
                 logits = model(x)
-            return logits.float()[:, 0].cpu().numpy()
+            logits = logits.float()[:, 0]
+            if self.options.flip_tta:
+                n = len(frames)
+                logits = 0.5 * (logits[:n] + logits[n:].flip(-1))
+            return logits.cpu().numpy()
 
     def propagate(
         self, *, start: int = 0, stop: int | None = None, batch_size: int | None = None
