@@ -3,6 +3,8 @@
 # and mirror averaging on the DEVELOPMENT set (COCO_MVal dev.txt, 100 instances, 20-click cap),
 # on top of the shipped post-processing (CRF, colour weight, clicked components, GrabCut band).
 # Adds the stage "inference" to docs/results/dev/<name>-selection.json; the guard refuses test sets.
+# Round 4 (2026-12-02): NAME=v1-int (the stage joins v1-int-selection.json); zoom-in lost to plain
+# by 0.52 clicks (paired interval excludes 0), so zoom + flip was not run; flip won by 0.05 (noise).
 # Usage: scripts/select_inference.sh DATA_ROOT CHECKPOINT COLOUR BAND NAME
 #   e.g. scripts/select_inference.sh ../shared/data runs/v1-int-s2c/final 1 0.05 v1-int-s2c
 set -euo pipefail
@@ -18,7 +20,7 @@ DEV=(--dataset coco_mval --root "$DATA/COCO_MVal" --split dev --select --max-cli
      --method ours --checkpoint "$CK" --crf --grabcut-band "$B")
 [ "$W" != "0" ] && DEV+=(--colour "$W" --keep-clicked)
 runs=()
-for variant in plain zoom flip zoom-flip; do
+for variant in ${VARIANTS:-plain zoom flip}; do  # VARIANTS="... zoom-flip" adds the pair (not run: zoom lost)
   extra=()
   case $variant in zoom) extra=(--zoom-in);; flip) extra=(--flip);; zoom-flip) extra=(--zoom-in --flip);; esac
   r="$OUT/inference-$variant"

@@ -5,6 +5,8 @@
 # never looked at: `ivos eval video-select` refuses any sequence outside VIDEO_DEV_SEQUENCES.
 # Writes docs/results/dev/parent-selection.json (every candidate's J per sequence, the choice: the
 # highest mean J). Per-sequence results are cached (runs/select-video-cache), so a re-run resumes.
+# The adaptation setting comes from the environment: STEPS LRS PRIORS CROP OSVOS_SIDE FLIP MAX_SIDE
+# (defaults: the round-2 setting, 1600 steps at 320 px, no crop, no flip); OUT names the run folder.
 # Usage: scripts/select_parent.sh DATA_ROOT PARENT [PARENT...]
 #   e.g. scripts/select_parent.sh ../shared/data runs/v1-osvos/parent runs/v1-osvos-wr/snapshots/step004000
 set -euo pipefail
@@ -15,7 +17,7 @@ IVOS=${IVOS:-.venv/bin/ivos}
 PY=${PY:-.venv/bin/python}
 RECORD=${RECORD:-docs/results/dev/parent-selection.json}
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-OUT=outputs/select/parent
+OUT=${OUT:-outputs/select/parent}
 mkdir -p "$OUT"
 runs=()
 for parent in "$@"; do
@@ -24,7 +26,8 @@ for parent in "$@"; do
   r="$OUT/$label.json"
   [ -f "$r" ] || $IVOS eval video-select --root "$DATA/DAVIS" --split train --sequences hockey,lucia,surf \
       --osvos-parent "$parent" --out "$r" --steps "${STEPS:-1600}" --lr "${LRS:-0.005}" --priors "${PRIORS:-10:0}" \
-      --frame-stride 2 --max-side 320 --cache runs/select-video-cache
+      --crop "${CROP:-none}" --osvos-side "${OSVOS_SIDE:-320}" --osvos-flip "${FLIP:-off}" \
+      --frame-stride 2 --max-side "${MAX_SIDE:-320}" --cache runs/select-video-cache
   runs+=("$parent=$r")
 done
 $PY - "$RECORD" "${runs[@]}" <<'PY'
