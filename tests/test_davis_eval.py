@@ -284,3 +284,10 @@ def test_selection_grid_tries_osvos_working_sizes():
     settings = grid.finetune_settings()
     assert sorted((s.finetune_crop or 0, s.max_side or 0) for s in settings) == [(0, 0), (0, 320), (320, 0), (320, 320)]
     assert len({s.label() for s in settings}) == 4
+
+
+def test_flip_settings_change_the_fingerprint_only_when_on():
+    off = DavisEvalConfig(flip_tta=False, interactive_flip=False)
+    assert DavisEvalConfig(flip_tta=True).fingerprint() != off.fingerprint()
+    assert DavisEvalConfig(flip_tta=False, interactive_flip=True).fingerprint() != off.fingerprint()
+    assert DavisEvalConfig(flip_tta=True).osvos_options().flip_tta

@@ -107,6 +107,7 @@ class DavisEvalConfig:
     keep_clicked: bool = False
     grabcut_band: float | None = None  # our model's GrabCut boundary refinement (ivos_core.interactive.grabcut_refine)
     local_radius: float | None = None  # our model's corrections change only near the clicks (SegmenterOptions)
+    interactive_flip: bool = False  # our model averages its mirror image's logits (SegmenterOptions.flip_tta)
     grabcut_box_margin: int = 10
     grabcut_iterations: int = 5
 
@@ -176,7 +177,8 @@ class DavisEvalConfig:
         """Hash of everything that changes a sequence's numbers (a cached result is reused only
         when its fingerprint matches)."""
         d = self.to_dict()
-        for key, default in (("correction_frames", 1), ("local_radius", None)):
+        for key, default in (("correction_frames", 1), ("local_radius", None), ("flip_tta", False),
+                             ("interactive_flip", False)):
             if d.get(key) == default:
                 d.pop(key)  # settings left at their defaults keep the fingerprints runs had before them
         d.pop("sequences", None)
@@ -235,7 +237,8 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
             seg = build_method(
                 name, checkpoint=path, crf=config.crf, colour=config.colour, keep_clicked=config.keep_clicked,
                 grabcut_band=config.grabcut_band if name == "ours" else None,
-                local_radius=config.local_radius if name == "ours" else None, device=config.device,
+                local_radius=config.local_radius if name == "ours" else None,
+                flip=config.interactive_flip and name == "ours", device=config.device,
             ).segmenter
         except (ValueError, OSError) as exc:
             models.unavailable[name] = f"{name} checkpoint {path} unusable: {exc}"
