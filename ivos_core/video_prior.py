@@ -146,9 +146,12 @@ PAPER_OSVOS_OPTIONS = OSVOSOptions()
 #: 0.867, but costs 104 s per 50-frame 854x480 clip; fine-tuning on 320 px crops of the 480 px
 #: frames for 1200 steps keeps it within the 60 s budget (53.7 s on the loaded build machine,
 #: docs/results/bench/video-pipeline-side*-2026-12-01.json) at mean J 0.860 - the best measured
-#: within budget. The paper's OSVOS stays available as PAPER_OSVOS_OPTIONS.
+#: within budget. Round 4 (docs/results/dev/video-selection-osvos-flip.json): propagating with
+#: mirror-averaged logits (flip_tta) raised mean J to 0.865 (higher on all three sequences) for
+#: about 1 s more per clip. The paper's OSVOS stays available as PAPER_OSVOS_OPTIONS.
 DEFAULT_OSVOS_OPTIONS = OSVOSOptions(
-    finetune_steps=1200, finetune_lr=5e-3, finetune_crop=320, max_side=480, prior_weight=10.0, prior_inside=0.0
+    finetune_steps=1200, finetune_lr=5e-3, finetune_crop=320, max_side=480, prior_weight=10.0, prior_inside=0.0,
+    flip_tta=True,
 )
 
 
