@@ -317,6 +317,8 @@ def _one_backend(backend: str, workers: list[int], n_jobs: int, tmp: Path) -> di
         t = time.time()
         deploy(gpu_slots=max(workers), names=["segment-video"])
         info["deploy_s"] = time.time() - t
+        print(f"[{backend}] server up in {info['server_start_s']:.0f} s, deployed in {info['deploy_s']:.0f} s; "
+              f"rounds with {workers} workers, {n_jobs} jobs each", file=sys.stderr, flush=True)
         gts = _synthetic_video(base / "data")
         info["rounds"] = {}
         for n in workers:
