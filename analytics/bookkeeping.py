@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analytics.sqlfiles import read_sql
+from analytics.sqlfiles import read_sql, registered
 
 if TYPE_CHECKING:
     import duckdb
@@ -74,11 +74,8 @@ def insert_quarantine(con: "duckdb.DuckDBPyConnection", rows: list[dict[str, Any
     df["position"] = df["position"].astype("int64")
     df["session_id"] = df["session_id"].astype(object)
     df["raw_snippet"] = df["raw_snippet"].astype(object)
-    con.register("_q_df", df)
-    try:
+    with registered(con, "_q_df", df):
         con.execute(read_sql("load/insert_quarantine.sql"))
-    finally:
-        con.unregister("_q_df")
 
 
 def already_loaded(con: "duckdb.DuckDBPyConnection", sha: str) -> bool:

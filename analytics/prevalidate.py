@@ -83,16 +83,13 @@ def run_fast_path(con: "duckdb.DuckDBPyConnection") -> int:
     accepted positions in ``_fast``; returns how many were accepted."""
     import pyarrow as pa
 
-    from analytics.sqlfiles import read_sql
+    from analytics.sqlfiles import read_sql, registered
 
     con.execute(read_sql("load/prevalidate.sql"))
     structures = [r[0] for r in con.execute(read_sql("load/fast_structures.sql")).fetchall()]
     good = pa.table({"structure": pa.array(fitting_structures(structures), pa.string())})
-    con.register("_good_structures", good)
-    try:
+    with registered(con, "_good_structures", good):
         con.execute(read_sql("load/fast_accepted.sql"))
-    finally:
-        con.unregister("_good_structures")
     return int(con.execute("select count(*) from _fast").fetchall()[0][0])
 
 
@@ -100,13 +97,12 @@ def fast_accepts(con: "duckdb.DuckDBPyConnection", documents: list[str]) -> list
     """For each document, whether the fast path accepts it (tests; needs the store's macros)."""
     import pyarrow as pa
 
+    from analytics.sqlfiles import registered
+
     raw = pa.table({"position": pa.array(range(1, len(documents) + 1), pa.int64()),
                     "document": pa.array(documents, pa.string())})
-    con.register("_raw_batch", raw)
-    try:
+    with registered(con, "_raw_batch", raw):
         run_fast_path(con)
-    finally:
-        con.unregister("_raw_batch")
     accepted = {r[0] for r in con.execute("select position from _fast").fetchall()}
     con.execute("drop table _checked")
     con.execute("drop table _fast")

@@ -26,7 +26,7 @@ from analytics.results import (
     read_job_results,
 )
 from analytics.sources import expand_paths
-from analytics.sqlfiles import read_sql
+from analytics.sqlfiles import read_sql, registered
 from ivos_core.utils import file_sha256
 
 if TYPE_CHECKING:
@@ -66,9 +66,8 @@ def _load_job_file(con: "duckdb.DuckDBPyConnection", path: Path, kind: str, sha:
     try:
         if len(good):
             good = good.assign(source_file=str(path), loaded_at=loaded_at)
-            con.register("_jobs", good)
-            changed = con.execute(read_sql("load/upsert_job_results.sql")).fetchall()[0][0]
-            con.unregister("_jobs")
+            with registered(con, "_jobs", good):
+                changed = con.execute(read_sql("load/upsert_job_results.sql")).fetchall()[0][0]
             _replace_job_objects(con, objects, str(path), loaded_at)
             rep.loaded = int(changed or 0)  # inserted + replaced rows
             rep.unchanged = len(good) - rep.loaded
@@ -87,11 +86,8 @@ def _replace_job_objects(con: "duckdb.DuckDBPyConnection", objects: pd.DataFrame
     """The per-object rows of the jobs this load inserted or replaced (inside its transaction)."""
     params = {"source_file": source_file, "loaded_at": loaded_at}
     con.execute(read_sql("load/delete_job_objects.sql"), params)
-    con.register("_job_objects", objects)
-    try:
+    with registered(con, "_job_objects", objects):
         con.execute(read_sql("load/insert_job_objects.sql"), params)
-    finally:
-        con.unregister("_job_objects")
 
 
 def load_eval_results(con: "duckdb.DuckDBPyConnection", paths: Sequence[Path | str]) -> LoadReport:
@@ -131,11 +127,10 @@ def _load_eval_run(con: "duckdb.DuckDBPyConnection", summary: Path) -> LoadRepor
             "seed": run.seed, "summary_json": run.summary_json, "source_file": str(summary), "loaded_at": loaded_at,
         })
         items = run.items
-        con.register("_items", items)
-        n_before = con.execute("select count(*) from eval_results").fetchall()[0][0]
-        con.execute(read_sql("load/insert_eval_results.sql"))
-        n_after = con.execute("select count(*) from eval_results").fetchall()[0][0]
-        con.unregister("_items")
+        with registered(con, "_items", items):
+            n_before = con.execute("select count(*) from eval_results").fetchall()[0][0]
+            con.execute(read_sql("load/insert_eval_results.sql"))
+            n_after = con.execute("select count(*) from eval_results").fetchall()[0][0]
         rep = LoadReport(files_loaded=1, loaded=int(n_after - n_before),
                          unchanged=int(len(items) - (n_after - n_before)))
         mark_loaded(con, summary, sha, "eval_result", len(items), rep)
@@ -154,9 +149,6 @@ def load_sequence_stats(con: "duckdb.DuckDBPyConnection", df: pd.DataFrame) -> i
         if col not in df.columns:
             df[col] = default
     df["computed_at"] = now()
-    con.register("_stats", df)
-    try:
+    with registered(con, "_stats", df):
         con.execute(read_sql("load/upsert_sequence_stats.sql"))
-    finally:
-        con.unregister("_stats")
     return len(df)

@@ -27,7 +27,7 @@ from analytics.bookkeeping import (
     quarantine_row,
 )
 from analytics.prevalidate import run_fast_path
-from analytics.sqlfiles import read_sql
+from analytics.sqlfiles import read_sql, registered
 from analytics.staging import RawBatch
 from analytics.validation import Verdict, validate_batch
 
@@ -56,11 +56,8 @@ def load_batch(con: "duckdb.DuckDBPyConnection", batch: RawBatch, path: Path, sh
     loaded_at = now()
     quarantine = [quarantine_row(path, sha, r.position, "session", None, r.error or "unreadable", r.snippet, loaded_at)
                   for r in batch.unreadable]
-    con.register("_raw_batch", batch.raw)
-    try:
+    with registered(con, "_raw_batch", batch.raw):
         n_fast = run_fast_path(con)
-    finally:
-        con.unregister("_raw_batch")
     n_model = _validate_slow_path(con, path, sha, quarantine, loaded_at, pool_for)
     con.execute(read_sql("load/stage_sessions.sql"))
     rep = _insert_sessions(con, path, sha, quarantine, loaded_at)
@@ -92,11 +89,8 @@ def _validate_slow_path(con: "duckdb.DuckDBPyConnection", path: Path, sha: str, 
         "document": pa.array([texts[v.position] for v in ok], pa.string()),
         "canonical": pa.array([v.canonical for v in ok], pa.string()),
     })
-    con.register("_slow_ok", slow_ok)
-    try:
+    with registered(con, "_slow_ok", slow_ok):
         con.execute(read_sql("load/slow_docs.sql"))
-    finally:
-        con.unregister("_slow_ok")
     return len(items)
 
 

@@ -1,4 +1,4 @@
-"""Dense CRF: full solve vs the fast uncertain-band solve (``ivos_core.crf.refine``).
+"""Dense CRF: full solve vs the fast uncertain-band solve (``ivos_core.interactive.crf.refine``).
 
 For each GrabCut image (``<data root>/GrabCut``; generated images when absent) a soft
 probability is made from the ground truth the way a 1/8-resolution network would produce it:
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from benchmarks.common import machine, shared_data_root, timeit
-from ivos_core.crf import CRFParams, refine
+from ivos_core.interactive.crf import CRFParams, refine
 from ivos_core.metrics import iou
 
 SEED = 0

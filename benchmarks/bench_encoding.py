@@ -12,8 +12,8 @@ import json
 import numpy as np
 
 from benchmarks.common import machine, timeit
-from ivos_core.encoding import distance_maps, gaussian_map
 from ivos_core.interactions import Click
+from ivos_core.interactive.encoding import distance_maps, gaussian_map
 
 WIDTH, HEIGHT, N_CLICKS = 854, 480, 20
 TARGET_MS = 10

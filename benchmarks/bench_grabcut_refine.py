@@ -1,4 +1,4 @@
-"""Cost per click of the shipped model's GrabCut boundary refinement (``ivos_core.grabcut_refine``).
+"""Cost per click of the shipped model's GrabCut boundary refinement (``ivos_core.interactive.grabcut_refine``).
 
 The refinement runs after the network, the colour cue and the CRF on every click, so it adds
 directly to the annotation app's click -> mask latency and to NoC evaluations. Timed on a
@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ivos_core.grabcut_refine import grabcut_refine
+from ivos_core.interactive.grabcut_refine import grabcut_refine
 
 
 def _scene(rng: np.random.Generator, radius: int) -> tuple[np.ndarray, np.ndarray]:

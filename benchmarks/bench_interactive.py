@@ -35,7 +35,7 @@ def _clicks(h: int, w: int):
 
 
 def _latency(model, image: np.ndarray, repeats: int, **kw: Any) -> dict[str, Any]:
-    from ivos_core.segmenter import InteractiveSegmenter
+    from ivos_core.interactive.segmenter import InteractiveSegmenter
 
     seg = InteractiveSegmenter(model, device=kw.pop("device", "auto"), **kw)
     clicks = _clicks(*image.shape[:2])

@@ -36,7 +36,7 @@ EvalDataset.__doc__ = "Datasets of `ivos eval interactive` (ivos_core.data's loa
 
 
 class EvalMethod(str, Enum):
-    """Methods of `ivos eval interactive` (ivos_core.methods.build_method)."""
+    """Methods of `ivos eval interactive` (ivos_core.interactive.methods.build_method)."""
 
     grabcut = "grabcut"  # the NoC baseline, clicks as seeds
     grabcut_rerun = "grabcut-rerun"

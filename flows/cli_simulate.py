@@ -67,7 +67,7 @@ def sessions(
     if not vids:
         raise typer.BadParameter(f"no annotated sequences under {videos} (split {split!r})")
     if not grabcut:
-        from ivos_core.segmenter import InteractiveSegmenter
+        from ivos_core.interactive.segmenter import InteractiveSegmenter
 
         options: dict = {}
         if checkpoint is None:  # the shipped model with its dev-chosen settings

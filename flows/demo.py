@@ -85,7 +85,7 @@ def simulate_users(
         write_sessions,
     )
     from ivos_core.data.discovery import davis_videos
-    from ivos_core.segmenter import InteractiveSegmenter
+    from ivos_core.interactive.segmenter import InteractiveSegmenter
 
     vids = davis_videos(Path(videos_root), "val")
     segment = model_segment(InteractiveSegmenter.from_checkpoint(checkpoint, device="cpu", **(options or {})))

@@ -32,7 +32,7 @@ def run_protocol(
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
-    from ivos_core.methods import build_method
+    from ivos_core.interactive.methods import build_method
 
     ds = open_dataset(dataset, root, **(dataset_kw or {}))
     m = build_method(

@@ -16,7 +16,7 @@ from prefect.artifacts import create_table_artifact
 
 from flows.progress import FlowProgress, artifact_key
 from ivos_core.training.osvos_parent import OSVOSTrainConfig
-from ivos_core.video.finetune import TrainProgress
+from ivos_core.protocols import TrainProgress
 
 #: Named starting points. ``lite``: the CPU network (OSVOSTrainConfig defaults); ``paper``: the
 #: VGG-16 network with side outputs - a GPU configuration (bigger crops, more steps).
@@ -57,9 +57,9 @@ def train_parent_task(
     fp = FlowProgress(artifact_key("train-osvos", cfg.model), f"OSVOS {cfg.model} parent", terminal=False)
 
     def progress(p: TrainProgress) -> None:
-        fp(p.step, p.total, f"loss {p.loss:.4f}")
-        if p.step % max(1, cfg.checkpoint_every) == 0 or p.step == p.total:
-            logger.info("step %d/%d loss %.4f (%.0f s)", p.step, p.total, p.loss, p.elapsed_s)
+        fp(p.step, p.total_steps, f"loss {p.loss:.4f}")
+        if p.step % max(1, cfg.checkpoint_every) == 0 or p.step == p.total_steps:
+            logger.info("step %d/%d loss %.4f (%.0f s)", p.step, p.total_steps, p.loss, p.elapsed_s)
 
     res = train_parent(cfg, sequences, out, resume=resume, progress=progress)
     tail = res.losses[-min(len(res.losses), 50):]

@@ -9,12 +9,15 @@
 * :class:`FrameSource`: a video as jobs read it (size, length, rate, RGB frames).
 * :data:`ProgressFn`: ``progress(done, total, label)`` for long loops (flows turn it into Prefect
   progress artifacts).
+* :class:`TrainProgress`: what every training loop reports after its steps (interactive training,
+  OSVOS parent training, OSVOS fine-tuning).
 
 Shapes: images are ``(H, W, 3)`` uint8 RGB, masks ``(H, W)`` bool, coordinates pixels of the image.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence, Union, runtime_checkable
 
@@ -22,12 +25,33 @@ import numpy as np
 
 from ivos_core.interactions import Click, Stroke
 
-__all__ = ["UserInput", "InteractiveMethod", "SegmentFn", "FrameSource", "ProgressFn"]
+__all__ = ["UserInput", "InteractiveMethod", "SegmentFn", "FrameSource", "ProgressFn", "TrainProgress"]
 
 UserInput = Union[Click, Stroke]
 
 ProgressFn = Callable[[int, int, str], None]
 """``progress(done, total, label)``: ``done`` of ``total`` units finished, ``label`` the last one."""
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One progress report of a training loop: ``step`` of ``total_steps`` done, the loss, seconds
+    since the start; then what only some loops know (``stage``, ``lr``, ``images_per_s``).
+
+    One record serves every loop (interactive training in :mod:`ivos_core.training.loop`, OSVOS
+    parent training and one-shot fine-tuning in :mod:`ivos_core.video.finetune`) so that a caller
+    (a flow's progress bar, the annotation app) reads the same field names whichever loop it
+    drives; a loop that has no stages reports ``stage=0``, one that does not measure ``lr`` or
+    throughput leaves them ``None``.
+    """
+
+    step: int
+    total_steps: int
+    loss: float
+    elapsed_s: float
+    stage: int = 0
+    lr: float | None = None
+    images_per_s: float | None = None
 
 
 @runtime_checkable

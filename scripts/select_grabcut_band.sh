@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Choose the GrabCut boundary refinement's band (ivos_core.grabcut_refine) for the shipped
+# Choose the GrabCut boundary refinement's band (ivos_core.interactive.grabcut_refine) for the shipped
 # interactive settings on the DEVELOPMENT set (COCO_MVal dev.txt, 100 instances, 20-click cap):
 # the chosen checkpoint with the dense CRF and the chosen colour weight (+ clicked-component
 # filter), without refinement and with bands 0.01 0.02 0.03 0.05 of the image diagonal.

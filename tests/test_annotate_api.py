@@ -184,7 +184,7 @@ def test_second_frame_needs_a_propagation(client):
 
 def test_model_crash_is_a_500_and_the_app_keeps_serving(env, tmp_path):
     from flows.annotate.app import create_app
-    from ivos_core.methods import GrabCutMethod
+    from ivos_core.interactive.methods import GrabCutMethod
 
     _, root, spec = env
 

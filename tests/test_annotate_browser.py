@@ -44,7 +44,7 @@ def server(tmp_path_factory):
     import uvicorn
 
     from flows.annotate.app import create_app
-    from ivos_core.methods import GrabCutMethod
+    from ivos_core.interactive.methods import GrabCutMethod
 
     tmp = tmp_path_factory.mktemp("browser")
     root = make_root(tmp / "data", height=H, width=W, n_frames=4)

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ivos_core.colour import colour_index, colour_log_odds, keep_clicked_components
 from ivos_core.interactions import Click
-from ivos_core.segmenter import InteractiveSegmenter
+from ivos_core.interactive.colour import colour_index, colour_log_odds, keep_clicked_components
+from ivos_core.interactive.segmenter import InteractiveSegmenter
 
 
 def _two_colour_image(h: int = 200, w: int = 240) -> tuple[np.ndarray, np.ndarray]:

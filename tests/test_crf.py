@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ivos_core.crf import CRFParams, refine, uncertain_band
+from ivos_core.interactive.crf import CRFParams, refine, uncertain_band
 from ivos_core.metrics import iou
 
 
@@ -122,7 +122,7 @@ def test_refine_accepts_a_read_only_frame() -> None:
     """Video readers can hand out read-only frames (found by `ivos simulate sessions`)."""
     import numpy as np
 
-    from ivos_core.crf import refine
+    from ivos_core.interactive.crf import refine
 
     img = np.zeros((40, 60, 3), np.uint8)
     img[10:30, 15:45] = 200

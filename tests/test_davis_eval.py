@@ -150,18 +150,6 @@ def test_blob_centre_click_and_config_errors():
         "gt", "grabcut@1", "grabcut@8"]
 
 
-def test_davis_eval_shim_keeps_the_old_names():
-    import ivos_core.davis as davis
-    import ivos_core.davis_eval as shim
-
-    assert sorted(shim.__all__) == sorted(davis.__all__)
-    for name in davis.__all__:
-        assert getattr(shim, name) is getattr(davis, name), name
-    for helper in ("_load_sequence", "_scores", "_robot_loop", "_clean"):  # imported by older scripts
-        assert callable(getattr(shim, helper)), helper
-    assert "grabcut_band" in shim.DavisEvalConfig.__dataclass_fields__
-
-
 def test_cli_registers():
     import typer
     from typer.testing import CliRunner

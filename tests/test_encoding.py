@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from ivos_core.encoding import (
+from ivos_core.interactions import Click, Stroke
+from ivos_core.interactive.encoding import (
     DEFAULT_SIGMA,
     distance_maps,
     encode,
     gaussian_map,
     n_channels,
 )
-from ivos_core.interactions import Click, Stroke
 
 H, W = 60, 80
 

@@ -213,7 +213,7 @@ def test_continue_mode_uses_the_previous_mask_rerun_does_not():
 
 
 def test_noc_baseline_is_what_build_method_gives_and_the_box_stays_available():
-    from ivos_core.methods import GrabCutMethod, build_method
+    from ivos_core.interactive.methods import GrabCutMethod, build_method
 
     m = build_method("grabcut")
     assert isinstance(m, GrabCutClickMethod) and m.mode == DEFAULT_NOC_MODE

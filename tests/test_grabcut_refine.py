@@ -1,4 +1,4 @@
-"""GrabCut boundary refinement of a network's mask (ivos_core.grabcut_refine)."""
+"""GrabCut boundary refinement of a network's mask (ivos_core.interactive.grabcut_refine)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ivos_core.data.synthetic import synthetic_image
-from ivos_core.grabcut_refine import grabcut_refine
+from ivos_core.interactive.grabcut_refine import grabcut_refine
 from ivos_core.metrics import iou
 
 
@@ -69,7 +69,7 @@ def test_wrong_shapes_are_refused():
 
 def test_segmenter_applies_the_refinement_after_the_network():
     from ivos_core.interactions import Click
-    from ivos_core.segmenter import InteractiveSegmenter, constraint_masks
+    from ivos_core.interactive.segmenter import InteractiveSegmenter, constraint_masks
     from ivos_core.shipped import shipped_model
 
     ckpt = shipped_model().interactive

@@ -187,7 +187,7 @@ class KeepClickedStub:
         self.shape = image.shape[:2]
 
     def predict(self, inputs, prev_mask=None, keep_clicked=None):
-        from ivos_core.colour import keep_clicked_components
+        from ivos_core.interactive.colour import keep_clicked_components
 
         m = np.zeros(self.shape, bool) if prev_mask is None else np.asarray(prev_mask, bool).copy()
         yy, xx = np.ogrid[: self.shape[0], : self.shape[1]]

@@ -9,7 +9,7 @@ import torch
 from ivos_core.checkpoints import save_checkpoint
 from ivos_core.interactions import Click, Stroke
 from ivos_core.models import build_interactive
-from ivos_core.segmenter import InteractiveSegmenter, Prediction, constraint_masks, to_rgb_uint8
+from ivos_core.interactive.segmenter import InteractiveSegmenter, Prediction, constraint_masks, to_rgb_uint8
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +96,7 @@ def test_clicks_outside_are_clipped_and_errors_are_clear(seg, rng):
 
 
 def test_from_checkpoint_and_protocol_adaptor(tmp_path, rng):
-    from ivos_core.methods import DeepMethod
+    from ivos_core.interactive.methods import DeepMethod
 
     torch.manual_seed(1)
     m = build_interactive("lite", encoding="distance", use_mask=False)
@@ -151,7 +151,7 @@ def test_zoom_in_crops_around_the_object(model, rng):
 
 
 def test_crop_inputs_translates_and_drops_what_falls_outside():
-    from ivos_core.segmenter import crop_inputs
+    from ivos_core.interactive.segmenter import crop_inputs
 
     out = crop_inputs(
         [Click(x=15, y=25), Click(x=2, y=2, positive=False),

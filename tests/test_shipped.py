@@ -35,7 +35,7 @@ def test_shipped_interactive_model_segments_objects_with_a_few_robot_clicks(tmp_
     from ivos_core.data import open_dataset
     from ivos_core.data.synthetic import write_synthetic_images
     from ivos_core.evaluation import evaluate_interactive
-    from ivos_core.methods import build_method
+    from ivos_core.interactive.methods import build_method
 
     root = write_synthetic_images(tmp_path / "synth", 4, seed=11)
     method = build_method("ours", device="cpu", crf=True)  # no checkpoint: the shipped one

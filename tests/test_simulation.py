@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from ivos_core.encoding import distance_maps
 from ivos_core.interactions import Click, Stroke
+from ivos_core.interactive.encoding import distance_maps
 from ivos_core.robot import RobotUser
 from ivos_core.users import (
     N_CORR_CHOICES,
@@ -261,16 +261,3 @@ def test_correction_stroke_inside_an_error_region(rng: np.random.Generator) -> N
         signs.add(s.positive)
     assert signs == {True, False}
     assert sample_correction_stroke(gt, gt, rng) is None
-
-
-def test_old_module_names_still_import() -> None:
-    """``ivos_core.simulation`` and ``ivos_core.behaviour`` are re-export shims of the new homes."""
-    import ivos_core.behaviour as behaviour
-    import ivos_core.robot as robot
-    import ivos_core.simulation as simulation
-    import ivos_core.users as users
-
-    for name in simulation.__all__:
-        assert getattr(simulation, name) is getattr(users, name, None) or getattr(simulation, name) is getattr(robot, name)
-    for name in behaviour.__all__:
-        assert getattr(behaviour, name) is getattr(users, name)

@@ -264,7 +264,7 @@ def test_empty_first_frame_mask_and_index_errors(video):
 
 def test_real_interactive_segmenter_api_fits(video):
     """The project's InteractiveSegmenter (untrained lite net) plugs in: shapes and flow only."""
-    seg_mod = pytest.importorskip("ivos_core.segmenter")
+    seg_mod = pytest.importorskip("ivos_core.interactive.segmenter")
     from ivos_core.models import build_interactive
 
     frames, _ = video

@@ -29,7 +29,7 @@ Modules: ``config`` (:class:`DavisEvalConfig`, the paper's numbers, :func:`load_
 ``sequence`` (frames + ground truth, OSVOS run, scores, robot loop, :class:`SequenceResult`),
 ``first_frame`` (Fig. 5), ``correction`` (Table 3, progressive refinement), ``run`` (a sequence,
 a split, the per-sequence cache), ``report`` (:class:`DavisEvalResult`, summary, output files),
-``figures`` (the two plots). ``ivos_core.davis_eval`` re-exports all of it under the old name.
+``figures`` (the two plots).
 
 Usage::
 

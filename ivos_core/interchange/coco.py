@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ivos_core.interchange.common import ImportedMask, InterchangeError, JobOutput, check_mask, frame_names
+from ivos_core.interchange.common import (ImportedMask, InterchangeError, JobOutput, check_mask, frame_names,
+                                         read_json_file)
 from ivos_core.utils import atomic_write
 
 __all__ = ["encode_rle", "decode_rle", "rle_area", "rle_bbox", "coco_document", "ytvis_document",
@@ -243,12 +244,7 @@ def import_mask(
     id (default: the first image holding an annotation). ``size``: expected ``(H, W)``.
     """
     src = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InterchangeError(src, f"cannot read: {exc}") from exc
-    except ValueError as exc:
-        raise InterchangeError(src, f"not valid JSON: {exc}") from exc
+    doc = read_json_file(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
         raise InterchangeError(src, "not a COCO / YouTube-VIS file (no 'annotations' list)")
     if isinstance(doc.get("videos"), list):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InterchangeError", "JobOutput", "read_job", "frame_names", "ImportedMask", "check_mask"]
+__all__ = ["InterchangeError", "JobOutput", "read_job", "frame_names", "ImportedMask", "check_mask", "read_json_file"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -143,6 +143,17 @@ class ImportedMask:
     frame_name: str | None = None
     frame_index: int | None = None
     skipped: list[str] = field(default_factory=list)  # records left out, with the reason
+
+
+def read_json_file(path: str | Path) -> Any:
+    """The parsed JSON document at ``path``; :class:`InterchangeError` when it cannot be read or
+    is not JSON (the importers' one way in)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InterchangeError(path, f"cannot read: {exc}") from exc
+    except ValueError as exc:
+        raise InterchangeError(path, f"not valid JSON: {exc}") from exc
 
 
 def check_mask(mask: np.ndarray, source: str | Path, size: tuple[int, int] | None) -> np.ndarray:

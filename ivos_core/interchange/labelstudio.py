@@ -32,7 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ivos_core.interchange.common import ImportedMask, InterchangeError, JobOutput, check_mask, frame_names
+from ivos_core.interchange.common import (ImportedMask, InterchangeError, JobOutput, check_mask, frame_names,
+                                         read_json_file)
 from ivos_core.utils import atomic_write
 
 __all__ = ["brush_encode", "brush_decode", "mask_to_brush", "brush_to_mask", "tasks_document",
@@ -251,12 +252,7 @@ def import_mask(path: str | Path, *, frame: str | int | None = None, label: str 
     error listing the labels that are there.
     """
     src = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InterchangeError(src, f"cannot read: {exc}") from exc
-    except ValueError as exc:
-        raise InterchangeError(src, f"not valid JSON: {exc}") from exc
+    doc = read_json_file(path)
     tasks = doc if isinstance(doc, list) else [doc]
     if not tasks or not all(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in tasks):
         raise InterchangeError(src, "not Label Studio tasks (expected a list of objects with 'data')")

@@ -148,7 +148,7 @@ def load_osvos(spec: ModelVersion) -> Any:
     if spec.osvos_checkpoint is None:
         return build_osvos(spec.osvos)
     try:
-        from ivos_core.osvos_training import load_parent
+        from ivos_core.training.osvos_parent import load_parent
 
         return load_parent(spec.osvos_checkpoint)
     except Exception:  # a plain state-dict file

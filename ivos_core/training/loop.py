@@ -36,23 +36,11 @@ from ivos_core.checkpoints import CheckpointError, CheckpointPaths, load_checkpo
 from ivos_core.data.common import Sample
 from ivos_core.models import build_interactive
 from ivos_core.models.interactive import InteractiveNet
+from ivos_core.protocols import TrainProgress
 from ivos_core.training.config import TrainConfig
 from ivos_core.training.datasets import InteractiveTrainSet, StepBatchSampler, TrainItem
 
 METRIC_COLUMNS = ("step", "stage", "loss", "bce", "iou_loss", "lr", "images_per_s", "elapsed_s", "skipped")
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """Reported to the ``progress`` callback every ``log_every`` steps."""
-
-    step: int
-    total_steps: int
-    stage: int
-    loss: float
-    lr: float
-    images_per_s: float
-    elapsed_s: float
 
 
 @dataclass(frozen=True)
@@ -266,7 +254,8 @@ class _Run:
                "skipped": self.skipped}
         _append_metrics(self.metrics_csv, row)
         if self.progress is not None:
-            self.progress(TrainProgress(self.step, self.config.total_steps, stage, row["loss"], lr, ips, now - self.t0))
+            self.progress(TrainProgress(self.step, self.config.total_steps, row["loss"], now - self.t0, stage=stage, lr=lr,
+                                        images_per_s=ips))
         self.final_window = self.window
         self.window = []
 

@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from ivos_core.models.osvos import OSVOS_NAMES, build_osvos
+from ivos_core.protocols import TrainProgress
 from ivos_core.users.videos import ArrayVideo
 from ivos_core.utils import flush_denormals, resolve_device
-from ivos_core.video.finetune import TrainProgress, TrainProgressFn, _autocast, _loss
+from ivos_core.video.finetune import TrainProgressFn, _autocast, _loss
 
 __all__ = [
     "CHECKPOINT_KIND",

@@ -2,7 +2,8 @@
 the annotated frames of one video with flips, scale, small rotations and translations, applied as
 one batched affine warp (``grid_sample``) so augmentation costs nothing next to the network. Its
 loss (:func:`_loss`: class-balanced, fused output plus side outputs) and progress reports
-(:class:`TrainProgress`) are shared with parent training (:mod:`ivos_core.training.osvos_parent`).
+(:class:`ivos_core.protocols.TrainProgress`, the record of every training loop) are shared with
+parent training (:mod:`ivos_core.training.osvos_parent`).
 
 Frames are RGB ``uint8`` ``(H, W, 3)``; masks ``bool`` ``(H, W)``. Devices: ``"cpu"``,
 ``"cuda"`` or ``"auto"``; AMP (bfloat16) and channels-last on CUDA.
@@ -21,23 +22,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ivos_core.models.osvos import class_balanced_bce
+from ivos_core.protocols import TrainProgress
 from ivos_core.utils import flush_denormals, resolve_device
 
 __all__ = ["FinetuneConfig", "TrainProgress", "TrainProgressFn", "default_lr", "finetune"]
 
-TrainProgressFn = Callable[["TrainProgress"], None]
+TrainProgressFn = Callable[[TrainProgress], None]
 """``progress(TrainProgress)`` after fine-tuning / training steps (not the library's
 ``(done, total, label)`` :data:`ivos_core.protocols.ProgressFn`: a different contract, hence the name)."""
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """One progress report: ``step`` of ``total`` done, its loss, seconds since start."""
-
-    step: int
-    total: int
-    loss: float
-    elapsed_s: float
 
 
 def default_lr(model: nn.Module) -> float:

@@ -1,8 +1,0 @@
-"""Moved to :mod:`ivos_core.interactive.colour` (the interactive room); this old name stays an alias
-of that very module, so old imports and monkeypatches keep working. New code imports the new path."""
-
-import sys
-
-from ivos_core.interactive import colour as _moved
-
-sys.modules[__name__] = _moved
