@@ -73,7 +73,8 @@ def train_osvos_cmd(
                    "keep_snapshots": keep_snapshots or None},
         stills=str(stills) if stills else None, holdout_dev=holdout_dev,
     )
-    what = f"resumed at step {info['start_step']}" if info["resumed"] else "from scratch"
+    what = (f"resumed at step {info['start_step']}" if info["resumed"]
+            else f"from {init_from}" if init_from else "from scratch")
     console.print(
         f"[green]OSVOS {info['model']} parent[/green]: {info['steps_run']} steps ({what}) in {info['seconds']} s, "
         f"final loss {info['final_loss']}; checkpoint {info['checkpoint']}"
