@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ivos-installed
 
-.PHONY: setup browser demo test test-integration test-all bench clean
+.PHONY: setup browser postgres demo test test-integration test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,13 +14,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser postgres
 
 # Debian's chromium + chromium-driver for the real-browser test of `ivos annotate` (no browser download at run time)
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
 	  if [ "$$(id -u)" = 0 ]; then S=; else S=sudo; fi; \
 	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq chromium chromium-driver; fi
+
+# PostgreSQL 15 server binaries for the PostgreSQL-backed multi-worker test (the test starts its own
+# throwaway cluster in a temp folder; nothing is configured system-wide)
+postgres:
+	@if [ -x $${IVOS_PG_BIN:-/usr/lib/postgresql/15/bin}/initdb ]; then :; else \
+	  if [ "$$(id -u)" = 0 ]; then S=; else S=sudo; fi; \
+	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq postgresql-15; fi
 
 demo: $(STAMP)
 	$(BIN)/ivos demo --out outputs/demo
