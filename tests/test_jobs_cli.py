@@ -121,6 +121,17 @@ def test_analytics_refresh_has_concurrency_1_and_absolute_paths_under_ivos_home(
     assert set(p) <= set(inspect.signature(analytics_refresh_flow.fn).parameters)
 
 
+def test_persisted_results_go_to_shared_storage_under_ivos_home(monkeypatch):
+    monkeypatch.setenv("IVOS_HOME", "/srv/ivos")
+    for name, d in _deployments().items():
+        env = d["work_pool"]["job_variables"]["env"]
+        assert env["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] == "/srv/ivos/prefect-results", name
+    from prefect.settings import Settings
+
+    monkeypatch.setenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", "/srv/ivos/prefect-results")  # as a worker's job gets it
+    assert str(Settings().results.local_storage_path) == "/srv/ivos/prefect-results"
+
+
 def test_ivos_deploy_fills_ivos_home_when_unset(monkeypatch):
     import subprocess
 
