@@ -31,10 +31,19 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
+    "config_dict",
     "flush_denormals",
     "safe_name", "atomic_path", "atomic_write", "file_sha256", "resolve_device", "to_rgb_uint8", "as_rgb_uint8",
     "as_bool_mask",
 ]
+
+
+def config_dict(config: object) -> dict:
+    """A config dataclass as a JSON-ready dict: tuples become lists (JSON has no tuples; the
+    configs' ``from_dict`` turn them back), so one saved config reads back equal."""
+    from dataclasses import asdict
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}  # type: ignore[call-overload]
 
 
 def safe_name(s: str, *, max_len: int = 150) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
+from ivos_core.utils import config_dict
 
 __all__ = [
     "CORRECTION_METHODS",
@@ -159,11 +160,7 @@ class DavisEvalConfig:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
+        return config_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DavisEvalConfig":

@@ -9,11 +9,12 @@ correction clicks in its error regions - and stroke examples (§4.1).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ivos_core.users.samplers import N_CORR_CHOICES
+from ivos_core.utils import config_dict
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,7 @@ class TrainConfig:
         return replace(self, stage1_steps=s1, stage2_steps=total - s1, warmup_steps=min(self.warmup_steps, total // 10))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
+        return config_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
