@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -53,7 +52,13 @@ def _load() -> str:
         return "n/a"
 
 
-def run(repeats: int = 30, *, height: int = 480, width: int = 854, crf: bool = True) -> dict[str, Any]:
+def run(repeats: int = 30, *, height: int = 480, width: int = 854, crf: bool = True, shipped: str | None = None,
+        flip: bool | None = None, grabcut_refine: bool | None = None) -> dict[str, Any]:
+    """``shipped``: serve that shipped model (``models/<name>``) with its own interactive options
+    (colour cue, GrabCut refinement, mirror averaging...) and the fast CRF, instead of random
+    ``lite`` weights without them: what an annotator of the shipped model waits. ``flip``
+    overrides the model's mirror averaging (``ivos annotate --flip/--no-flip``); ``grabcut_refine=False``
+    drops its GrabCut boundary refinement (``ivos annotate --no-grabcut-refine``)."""
     import httpx
     import torch
     import uvicorn
@@ -67,10 +72,16 @@ def run(repeats: int = 30, *, height: int = 480, width: int = 854, crf: bool = T
 
     tmp = Path(tempfile.mkdtemp(prefix="ivos-bench-annotate-"))
     write_synthetic_video(tmp / "data" / "davis", "synth", n_frames=3, seed=0, height=height, width=width)
-    torch.manual_seed(0)
-    save_checkpoint(tmp / "models" / "lite-random" / "interactive", build_interactive("lite"), {})
-    spec = resolve_model("lite-random", models_dir=tmp / "models", finetune_steps=1)
-    method = build_method(spec, device="cpu", crf=crf, crf_mode="fast")
+    if shipped:
+        spec = resolve_model(shipped, finetune_steps=1)
+    else:
+        torch.manual_seed(0)
+        save_checkpoint(tmp / "models" / "lite-random" / "interactive", build_interactive("lite"), {})
+        spec = resolve_model("lite-random", models_dir=tmp / "models", finetune_steps=1)
+    overrides: dict[str, Any] = {} if flip is None else {"flip_tta": flip}
+    if grabcut_refine is False:
+        overrides["grabcut_band"] = None
+    method = build_method(spec, device="cpu", crf=crf, crf_mode="fast", **overrides)
     config = AnnotateConfig(roots=[tmp / "data"], sessions_dir=tmp / "sessions", method=method,
                             video_segmenter=lambda: build_video_segmenter(spec, device="cpu"), model_name=spec.version)
     port = _free_port()
@@ -109,7 +120,9 @@ def run(repeats: int = 30, *, height: int = 480, width: int = 854, crf: bool = T
     return {
         "machine": machine(),
         "image": f"{width}x{height}",
-        "model": "lite (random weights) + fast CRF" if crf else "lite (random weights)",
+        "model": (f"shipped {shipped}: its interactive options {dict(spec.interactive_options)}"
+                  + "".join(f", {k}={v}" for k, v in overrides.items()) if shipped
+                  else "lite (random weights)") + (" + fast CRF" if crf else ""),
         "click_to_mask": {
             "median_s": med,
             "p90_s": float(np.percentile(lat, 90)),
@@ -133,4 +146,13 @@ def run(repeats: int = 30, *, height: int = 480, width: int = 854, crf: bool = T
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 30), indent=2))
+    import argparse
+
+    ap = argparse.ArgumentParser(description="annotation app click latency")
+    ap.add_argument("repeats", nargs="?", type=int, default=30)
+    ap.add_argument("--shipped", default=None, help="serve this shipped model with its options (e.g. ivos-lite-v1)")
+    ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="override its mirror averaging")
+    ap.add_argument("--grabcut-refine", action=argparse.BooleanOptionalAction, default=None,
+                    help="--no-grabcut-refine drops the model's GrabCut boundary refinement")
+    a = ap.parse_args()
+    print(json.dumps(run(a.repeats, shipped=a.shipped, flip=a.flip, grabcut_refine=a.grabcut_refine), indent=2))

@@ -60,6 +60,8 @@ def annotate_cmd(
     crf: Optional[bool] = typer.Option(None, "--crf/--no-crf", help="dense CRF on each click (fast mode; default: the model's setting)"),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip",
                                         help="mirror-image averaging on each click (default: the model's; off halves the network's time)"),
+    grabcut_refine: bool = typer.Option(True, "--grabcut-refine/--no-grabcut-refine",
+                                        help="keep the model's GrabCut boundary refinement (off: much faster clicks on large objects)"),
     finetune_steps: Optional[int] = typer.Option(None, help="OSVOS fine-tuning steps of each propagation and job"),
     submit: str = typer.Option("auto", help="auto (Prefect deployment if configured, else local) | prefect | local"),
     user: Optional[str] = typer.Option(None, help="default user id in the logs (default: login name)"),
@@ -91,6 +93,8 @@ def annotate_cmd(
     overrides: dict = {} if crf is None else {"crf": crf, "crf_mode": "fast"}
     if flip is not None:
         overrides["flip_tta"] = flip
+    if not grabcut_refine:
+        overrides["grabcut_band"] = None
     method = build_method(spec, device=dev, **overrides)
     runner = JobRunner(spec=spec, out=out or Path(default_out()), roots=root_list, mode=submit, device=dev,
                        prefect_parameters={k: v for k, v in {
