@@ -207,6 +207,8 @@ def _demo_evaluations(budget: DemoBudget, out_dir: Path, images_root: str, check
                                   colour=colour if method == "ours" else 0.0,
                                   keep_clicked=keep and method == "ours",
                                   grabcut_band=float(band) if band is not None and method == "ours" else None,
+                                  zoom_in=bool(interactive_options.get("zoom_in")) and method == "ours",
+                                  flip=bool(interactive_options.get("flip_tta")) and method == "ours",
                                   max_clicks=budget.max_clicks, out=str(out_dir / f"eval_{method}"))
         )
     return summaries
