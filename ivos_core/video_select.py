@@ -132,7 +132,7 @@ def select_video_settings(
     candidates: dict[str, dict[str, Any]] = {}
     for ft in grid.finetune_settings():
         for name in seqs:
-            variants = [list(p) for p in grid.priors] + ([list(grid.flip_tta)] if grid.flip_tta != (False,) else [])
+            variants = [[list(p) for p in grid.priors], list(grid.flip_tta)]  # the propagations of this fit
             key = hashlib.sha256(json.dumps([tag, ft.to_dict(), variants, name,
                                              grid.frame_stride, grid.max_side, seed]).encode()).hexdigest()[:16]
             cache = None if cache_dir is None else Path(cache_dir) / f"{name}-{ft.label()}-{key}.json"

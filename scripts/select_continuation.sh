@@ -10,12 +10,7 @@ set -euo pipefail
 usage="usage: $0 DATA_ROOT RUN_DIR START_CKPT COLOUR BAND NAME [STEPS...]"
 DATA=${1:?$usage}; RUN=${2:?$usage}; START=${3:?$usage}; W=${4:?$usage}; B=${5:?$usage}; NAME=${6:?$usage}
 shift 6
-IVOS=${IVOS:-.venv/bin/ivos}
-PY=${PY:-.venv/bin/python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-OUT=outputs/select/$NAME
-RECORD=docs/results/dev/$NAME-selection.json
-$PY -m ivos_core.selection guard coco_mval dev
+. "$(dirname "$0")/_coco_dev.sh"
 POST=(--crf --grabcut-band "$B"); [ "$W" != "0" ] && POST+=(--colour "$W" --keep-clicked)
 cks=("$START")
 for s in "$@"; do cks+=("$RUN/snapshots/step$(printf %06d "$s")"); done
@@ -24,8 +19,8 @@ runs=()
 for ck in "${cks[@]}"; do
   [ -f "$ck.json" ] || { echo "$ck.json: no such checkpoint" >&2; exit 2; }
   r="$OUT/ckpt-$(echo "$ck" | tr '/' '_')"
-  [ -f "$r/summary.json" ] || $IVOS eval interactive --dataset coco_mval --root "$DATA/COCO_MVal" --split dev \
-      --select --max-clicks 20 --method ours --checkpoint "$ck" "${POST[@]}" --out "$r"
+  [ -f "$r/summary.json" ] || $IVOS eval interactive "${BASE_DEV[@]}" \
+      --method ours --checkpoint "$ck" "${POST[@]}" --out "$r"
   runs+=("$r")
 done
 best=$($PY -m ivos_core.selection choose --stage checkpoint --record "$RECORD" --field checkpoint "${runs[@]}")

@@ -12,13 +12,8 @@ DATA=${1:?usage: $0 DATA_ROOT CHECKPOINT COLOUR [NAME]}
 CK=${2:?usage: $0 DATA_ROOT CHECKPOINT COLOUR [NAME]}
 W=${3:?usage: $0 DATA_ROOT CHECKPOINT COLOUR [NAME]}
 NAME=${4:-$(basename "$(dirname "$CK")")}
-IVOS=${IVOS:-.venv/bin/ivos}
-PY=${PY:-.venv/bin/python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-OUT=outputs/select/$NAME
-RECORD=docs/results/dev/$NAME-selection.json
-$PY -m ivos_core.selection guard coco_mval dev
-DEV=(--dataset coco_mval --root "$DATA/COCO_MVal" --split dev --select --max-clicks 20
+. "$(dirname "$0")/_coco_dev.sh"
+DEV=("${BASE_DEV[@]}"
      --method ours --checkpoint "$CK" --crf)
 COL=(); [ "$W" != "0" ] && COL=(--colour "$W" --keep-clicked)
 runs=()

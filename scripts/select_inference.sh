@@ -10,13 +10,8 @@
 set -euo pipefail
 usage="usage: $0 DATA_ROOT CHECKPOINT COLOUR BAND NAME"
 DATA=${1:?$usage}; CK=${2:?$usage}; W=${3:?$usage}; B=${4:?$usage}; NAME=${5:?$usage}
-IVOS=${IVOS:-.venv/bin/ivos}
-PY=${PY:-.venv/bin/python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-OUT=outputs/select/$NAME
-RECORD=docs/results/dev/$NAME-selection.json
-$PY -m ivos_core.selection guard coco_mval dev
-DEV=(--dataset coco_mval --root "$DATA/COCO_MVal" --split dev --select --max-clicks 20
+. "$(dirname "$0")/_coco_dev.sh"
+DEV=("${BASE_DEV[@]}"
      --method ours --checkpoint "$CK" --crf --grabcut-band "$B")
 [ "$W" != "0" ] && DEV+=(--colour "$W" --keep-clicked)
 runs=()

@@ -14,13 +14,8 @@ set -euo pipefail
 DATA=${1:?usage: $0 DATA_ROOT CKPT_DIR [NAME]}
 CKDIR=${2:?usage: $0 DATA_ROOT CKPT_DIR [NAME]}
 NAME=${3:-$(basename "$CKDIR")}
-IVOS=${IVOS:-.venv/bin/ivos}
-PY=${PY:-.venv/bin/python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-OUT=outputs/select/$NAME
-RECORD=docs/results/dev/$NAME-selection.json
-$PY -m ivos_core.selection guard coco_mval dev
-DEV=(--dataset coco_mval --root "$DATA/COCO_MVal" --split dev --select --max-clicks 20)
+. "$(dirname "$0")/_coco_dev.sh"
+DEV=("${BASE_DEV[@]}")
 
 cks=()
 shopt -s nullglob
