@@ -54,6 +54,10 @@ class OSVOSOptions:
     less than this fraction of the frame (object lost). ``flip_tta``: propagate with the mean
     logits of each frame and its mirror image (test-time augmentation; the fit is unchanged, the
     network runs twice per frame, a small share of the cost next to fine-tuning).
+    ``freeze_bn``: fine-tune with the parent's BatchNorm statistics frozen (eval-mode BatchNorm)
+    instead of re-estimating them from batches of one crop of the annotated frame - with one
+    frame the running statistics drift towards that frame's crops. ``mask_threshold``: the
+    probability above which a propagated pixel is object (0.5: the logits' sign).
     """
 
     finetune_steps: int = 500
@@ -67,6 +71,8 @@ class OSVOSOptions:
     flow_max_side: int = 160
     prior_min_area: float = 1e-4
     flip_tta: bool = False
+    freeze_bn: bool = False
+    mask_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if int(self.finetune_steps) < 0:
@@ -87,6 +93,8 @@ class OSVOSOptions:
             raise ValueError(f"OSVOSOptions.flow must be 'dis' or 'farneback', got {self.flow!r}")
         if int(self.flow_max_side) < 16:
             raise ValueError(f"OSVOSOptions.flow_max_side must be >= 16, got {self.flow_max_side}")
+        if not 0 < self.mask_threshold < 1:
+            raise ValueError(f"OSVOSOptions.mask_threshold must be in (0, 1), got {self.mask_threshold}")
         if not 0 <= self.prior_min_area < 1:
             raise ValueError(f"OSVOSOptions.prior_min_area must be in [0, 1), got {self.prior_min_area}")
 
@@ -101,6 +109,8 @@ class OSVOSOptions:
             kw["lr"] = float(self.finetune_lr)
         if self.finetune_crop is not None:
             kw["crop"] = (int(self.finetune_crop), int(self.finetune_crop))
+        if self.freeze_bn:
+            kw["freeze_bn"] = True
         return kw
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,12 +136,17 @@ class OSVOSOptions:
             parts.append(f"crop{self.finetune_crop}")
         if self.max_side is not None:
             parts.append(f"side{self.max_side}")
+        if self.freeze_bn:
+            parts.append("bnfrozen")
         if self.uses_prior:
-            parts.append(f"prior{self.prior_weight:g}" + (f"in{self.prior_inside:g}" if self.prior_inside != 1 else ""))
+            parts.append(f"prior{self.prior_weight:g}" + (f"in{self.prior_inside:g}" if self.prior_inside != 1 else "")
+                         + (f"dil{self.prior_dilation:g}" if self.prior_dilation != 0.03 else ""))
         else:
             parts.append("noprior")
         if self.flip_tta:
             parts.append("flip")
+        if self.mask_threshold != 0.5:
+            parts.append(f"thr{self.mask_threshold:g}")
         return "-".join(parts)
 
 
@@ -246,9 +261,9 @@ class FlowPrior:
         h, w = self._grey.shape
         self._mask = cv2.resize(np.asarray(mask, np.float32), (w, h), interpolation=cv2.INTER_AREA)
 
-    def apply(self, frame: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    def apply(self, frame: np.ndarray, logits: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """``logits + w * (2 s - 1)`` (``logits`` unchanged when the prior is off), then
-        :meth:`observe` of the resulting mask."""
+        :meth:`observe` of the resulting mask (probability above ``threshold``)."""
         out = logits
         if self.options.uses_prior:
             s = self.warped_prior(frame)
@@ -256,5 +271,5 @@ class FlowPrior:
                 self.skipped += 1
             else:
                 out = (logits + self.options.prior_weight * s).astype(np.float32)
-        self.observe(frame, out > 0)
+        self.observe(frame, out > math.log(threshold / (1.0 - threshold)))
         return out

@@ -67,6 +67,11 @@ class SelectionGrid:
     osvos_side: tuple[int | None, ...] = (DEFAULT_OSVOS_OPTIONS.max_side,)
     priors: tuple[tuple[float, float], ...] = ((0.0, 1.0), (3.0, 0.0), (10.0, 0.0), (3.0, 0.5), (10.0, 0.5))
     flip_tta: tuple[bool, ...] = (DEFAULT_OSVOS_OPTIONS.flip_tta,)
+    #: fine-tuning with the parent's BatchNorm statistics frozen (a fit setting)
+    freeze_bn: tuple[bool, ...] = (DEFAULT_OSVOS_OPTIONS.freeze_bn,)
+    #: the prior's band around the warped mask and the mask threshold (propagation settings)
+    prior_dilation: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.prior_dilation,)
+    mask_threshold: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.mask_threshold,)
     frame_stride: int = 2
     max_side: int | None = 320
     base: OSVOSOptions = DEFAULT_OSVOS_OPTIONS
@@ -74,14 +79,23 @@ class SelectionGrid:
     def finetune_settings(self) -> list[OSVOSOptions]:
         """One options record per fine-tuning setting (prior off)."""
         return [
-            replace(self.base, finetune_steps=int(s), finetune_lr=lr, finetune_crop=c, max_side=side, prior_weight=0.0)
+            replace(self.base, finetune_steps=int(s), finetune_lr=lr, finetune_crop=c, max_side=side, prior_weight=0.0,
+                    freeze_bn=bool(bn))
             for s in self.finetune_steps for lr in self.finetune_lr for c in self.finetune_crop for side in self.osvos_side
+            for bn in self.freeze_bn
         ]
 
     def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:
-        """The propagation variants of one fit: every prior x flip setting."""
-        return [replace(ft, prior_weight=float(w), prior_inside=float(b), flip_tta=bool(f))
-                for w, b in self.priors for f in self.flip_tta]
+        """The propagation variants of one fit: every prior x flip x dilation x threshold setting
+        (the dilation only where the prior is on)."""
+        out = []
+        for w, b in self.priors:
+            for d in (self.prior_dilation if w > 0 else self.prior_dilation[:1]):
+                for f in self.flip_tta:
+                    for t in self.mask_threshold:
+                        out.append(replace(ft, prior_weight=float(w), prior_inside=float(b), prior_dilation=float(d),
+                                           flip_tta=bool(f), mask_threshold=float(t)))
+        return out
 
 
 def _file_tag(path: str | Path) -> str:
@@ -132,7 +146,7 @@ def select_video_settings(
     candidates: dict[str, dict[str, Any]] = {}
     for ft in grid.finetune_settings():
         for name in seqs:
-            variants = [[list(p) for p in grid.priors], list(grid.flip_tta)]  # the propagations of this fit
+            variants = [o.to_dict() for o in grid.with_priors(ft)]  # the propagations of this fit
             key = hashlib.sha256(json.dumps([tag, ft.to_dict(), variants, name,
                                              grid.frame_stride, grid.max_side, seed]).encode()).hexdigest()[:16]
             cache = None if cache_dir is None else Path(cache_dir) / f"{name}-{ft.label()}-{key}.json"

@@ -279,3 +279,15 @@ def test_flip_settings_change_the_fingerprint_only_when_on():
     assert DavisEvalConfig(flip_tta=True).fingerprint() != off.fingerprint()
     assert DavisEvalConfig(flip_tta=False, interactive_flip=True).fingerprint() != off.fingerprint()
     assert DavisEvalConfig(flip_tta=True).osvos_options().flip_tta
+
+
+def test_bn_dilation_and_threshold_reach_the_osvos_options_and_the_fingerprint():
+    base = DavisEvalConfig()
+    for change in ({"freeze_bn": not base.freeze_bn}, {"prior_dilation": 0.06}, {"mask_threshold": 0.4}):
+        cfg = DavisEvalConfig(**change)
+        assert cfg.fingerprint() != base.fingerprint()
+        (key, value), = change.items()
+        assert getattr(cfg.osvos_options(), key) == value
+    # the round-trip through the summary's config dict keeps them
+    cfg = DavisEvalConfig(freeze_bn=True, mask_threshold=0.4)
+    assert DavisEvalConfig.from_dict(cfg.to_dict()).osvos_options() == cfg.osvos_options()

@@ -425,6 +425,57 @@ def test_flip_tta_averages_the_mirror_image_and_is_mirror_symmetric():
     assert [o.flip_tta for o in grid.with_priors(ft)] == [False, True]
 
 
+def test_freeze_bn_keeps_the_parents_statistics_and_threshold_moves_the_mask():
+    from dataclasses import replace
+
+    from ivos_core.video.finetune import finetune
+    from ivos_core.video_prior import OSVOSOptions
+    from ivos_core.video_select import SelectionGrid
+
+    frames, masks = moving_object_video(0, n_frames=4)
+    torch.manual_seed(0)
+    parent = build_osvos("lite")
+    bns = [m for m in parent.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert bns, "the lite parent has BatchNorm layers"
+    before = [m.running_mean.clone() for m in bns]
+    import copy
+
+    frozen = finetune(copy.deepcopy(parent), frames[:1], masks[:1], steps=3, device="cpu", freeze_bn=True)
+    moved = finetune(copy.deepcopy(parent), frames[:1], masks[:1], steps=3, device="cpu")
+    fbns = [m for m in frozen.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    mbns = [m for m in moved.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(before, fbns))
+    assert not all(torch.equal(a, m.running_mean) for a, m in zip(before, mbns))
+    # ... but the frozen network's weights did train
+    assert any(not torch.equal(p0, p1) for p0, p1 in zip(parent.parameters(), frozen.parameters()))
+    opts = OSVOSOptions(finetune_steps=5, freeze_bn=True)
+    assert opts.finetune_kwargs()["freeze_bn"] is True and "bnfrozen" in opts.label()
+    assert "freeze_bn" not in OSVOSOptions().finetune_kwargs()
+
+    # a lower mask threshold gives a superset of the propagated mask, from the same fit
+    vs = VideoSegmenter(device="cpu", options=OSVOSOptions(finetune_steps=10), seed=0)
+    vs.open(frames)
+    vs.set_mask(0, masks[0])
+    vs.fit()
+    high = [r.mask for r in vs.propagate()]
+    vs.options = replace(vs.options, mask_threshold=0.2)
+    low = [r.mask for r in vs.propagate()]
+    assert all((h & ~lo).sum() == 0 for h, lo in zip(high, low))
+    assert sum(lo.sum() for lo in low) > sum(h.sum() for h in high)
+    assert np.array_equal(low[0], masks[0])  # the annotation stays as it was
+    with pytest.raises(ValueError, match="mask_threshold"):
+        OSVOSOptions(mask_threshold=1.0)
+    # the grid: BatchNorm is a fit setting, dilation (prior on only) and threshold propagation settings
+    grid = SelectionGrid(finetune_steps=(10,), finetune_lr=(None,), priors=((0.0, 1.0), (10.0, 0.0)),
+                         freeze_bn=(False, True), prior_dilation=(0.03, 0.06), mask_threshold=(0.5, 0.4))
+    fits = grid.finetune_settings()
+    assert [f.freeze_bn for f in fits] == [False, True]
+    variants = grid.with_priors(fits[0])
+    assert len(variants) == 2 + 4  # prior off: one dilation; on: two; each with two thresholds
+    assert {(v.prior_weight, v.prior_dilation) for v in variants} == {(0.0, 0.03), (10.0, 0.03), (10.0, 0.06)}
+    assert len({v.label() for v in variants}) == len(variants)
+
+
 class _KeepClickedSegmenter:
     """A segmenter with a clicked-component filter: it keeps only the components of the previous
     mask that hold a positive click unless told ``keep_clicked=False`` (as a correction must be)."""

@@ -68,7 +68,7 @@ class DavisEvalConfig:
     whose corrected worst frame is added to the fine-tuning set for a re-fit + re-propagation
     (one extra fine-tuning per available correction method and count; empty = off).
     ``finetune_steps`` / ``finetune_lr`` / ``finetune_crop`` / ``prior_weight`` /
-    ``prior_inside`` / ``flip_tta``: OSVOS's adaptation (:meth:`osvos_options`; defaults from
+    ``prior_inside`` / ``flip_tta`` / ``freeze_bn`` / ``prior_dilation`` / ``mask_threshold``: OSVOS's adaptation (:meth:`osvos_options`; defaults from
     :data:`ivos_core.video_prior.DEFAULT_OSVOS_OPTIONS`, the one place they are set). ``max_frames`` /
     ``frame_stride``: evaluate frames ``0, s, 2s, ...`` (at most ``max_frames``) for quick runs;
     ``max_side``: downscale frames so the longer side is at most this (metrics at that size).
@@ -93,6 +93,9 @@ class DavisEvalConfig:
     prior_weight: float = DEFAULT_OSVOS_OPTIONS.prior_weight
     prior_inside: float = DEFAULT_OSVOS_OPTIONS.prior_inside
     flip_tta: bool = DEFAULT_OSVOS_OPTIONS.flip_tta
+    freeze_bn: bool = DEFAULT_OSVOS_OPTIONS.freeze_bn
+    prior_dilation: float = DEFAULT_OSVOS_OPTIONS.prior_dilation
+    mask_threshold: float = DEFAULT_OSVOS_OPTIONS.mask_threshold
     max_frames: int | None = None
     frame_stride: int = 1
     max_side: int | None = None
@@ -149,7 +152,8 @@ class DavisEvalConfig:
         return replace(
             DEFAULT_OSVOS_OPTIONS, finetune_steps=int(self.finetune_steps), finetune_lr=self.finetune_lr,
             finetune_crop=self.finetune_crop, prior_weight=float(self.prior_weight), prior_inside=float(self.prior_inside),
-            flip_tta=bool(self.flip_tta),
+            flip_tta=bool(self.flip_tta), freeze_bn=bool(self.freeze_bn), prior_dilation=float(self.prior_dilation),
+            mask_threshold=float(self.mask_threshold),
         )
 
     def init_settings(self) -> list[str]:
@@ -175,7 +179,8 @@ class DavisEvalConfig:
         when its fingerprint matches)."""
         d = self.to_dict()
         for key, default in (("correction_frames", 1), ("local_radius", None), ("flip_tta", False),
-                             ("interactive_flip", False)):
+                             ("interactive_flip", False), ("freeze_bn", False), ("prior_dilation", 0.03),
+                             ("mask_threshold", 0.5)):
             if d.get(key) == default:
                 d.pop(key)  # settings left at their defaults keep the fingerprints runs had before them
         d.pop("sequences", None)

@@ -142,6 +142,7 @@ def finetune(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: TrainProgressFn | None = None,
+    freeze_bn: bool = False,
 ) -> nn.Module:
     """One-shot fine-tuning of ``model`` on annotated frames (in place; returns the model).
 
@@ -149,8 +150,9 @@ def finetune(
     ``batch_size`` of them (with replacement), warps each with a random flip, scale, rotation
     (``±rotation_deg``) and translation, optionally into a ``crop`` = (h, w) window, and takes an
     Adam step on the class-balanced loss (fused + ``side_weight`` x side outputs). ``lr`` defaults
-    to :func:`default_lr`; it decays with a cosine to a tenth. The model is left in eval mode on
-    ``device``.
+    to :func:`default_lr`; it decays with a cosine to a tenth. ``freeze_bn``: BatchNorm layers
+    normalise with the parent's running statistics and do not update them (their affine
+    weights still train). The model is left in eval mode on ``device``.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -172,6 +174,10 @@ def finetune(
     H, W = x_all.shape[-2:]
     out_hw = (min(crop[0], H), min(crop[1], W)) if crop else (H, W)
     model.train()
+    if freeze_bn:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
     t0 = time.perf_counter()
     for step in range(steps):
         idx = torch.from_numpy(rng.integers(0, len(x_all), size=batch_size)).to(dev)

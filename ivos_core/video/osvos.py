@@ -126,6 +126,7 @@ class _OSVOS:
         bs = self.batch_size if batch_size is None else int(batch_size)
         radius = max(2, round(0.01 * math.hypot(st.height, st.width)))
         st.propagations += 1
+        thr = float(self.options.mask_threshold)
         prior = FlowPrior(self.options) if self.options.uses_prior else None
         if prior is not None and start > 0 and (start - 1 in st.annotations or st.masks.has(start - 1)):
             prior.observe(self._work(self.frame(start - 1)), self._work(self.mask(start - 1).astype(np.float32)) > 0.5)
@@ -143,13 +144,13 @@ class _OSVOS:
                     if prior is not None:
                         prior.observe(work[i], self._work(prob) > 0.5)
                 else:
-                    lg = logits[i] if prior is None else prior.apply(work[i], logits[i])
+                    lg = logits[i] if prior is None else prior.apply(work[i], logits[i], threshold=thr)
                     prob = 1.0 / (1.0 + np.exp(-np.clip(lg, -30.0, 30.0)))
                     if prob.shape != (st.height, st.width):
                         prob = cv2.resize(prob, (st.width, st.height), interpolation=cv2.INTER_LINEAR)
                     prob = prob.astype(np.float32, copy=False)
-                    conf, annotated = _band_confidence(prob, prob > 0.5, radius), False
-                mask = prob > 0.5
+                    conf, annotated = _band_confidence(prob, prob > thr, radius), False
+                mask = prob > (0.5 if annotated else thr)
                 st.masks[i] = mask
                 st.confidence[i] = conf
                 out.append(FrameResult(i, prob, mask, conf, annotated))
