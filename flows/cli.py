@@ -168,6 +168,9 @@ def eval_interactive(
         None, "--grabcut-band", min=0.0,
         help="refine the deep mask's boundary with GrabCut in a band of this fraction of the image diagonal "
              "(>= 1: the whole image; choose it on COCO_MVal dev)"),
+    input_size: Optional[int] = typer.Option(
+        None, "--input-size", min=32,
+        help="the network's working size (longer side; default: the checkpoint's, 384 for lite)"),
     davis_frames: DavisFrames = typer.Option(DavisFrames.first, help="davis only: the first frame of each sequence or all frames"),
     split: Optional[str] = typer.Option(
         None, help="davis: split (default val for first frames, train for all); coco_mval: dev (default, the "
@@ -216,6 +219,7 @@ def eval_interactive(
             colour=colour,
             keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None,
+            input_size=input_size,
             dataset_kw=dataset_kw or None,
             max_clicks=max_clicks,
             limit=limit,

@@ -221,7 +221,9 @@ def _pg_stop(as_pg: list[str], data: Path, root: Path, env: dict[str, str]) -> N
 def postgres_cluster(*, user: str = "prefect", db: str = "prefect", timeout: float = 120) -> Iterator[dict]:
     """initdb + pg_ctl start a cluster on 127.0.0.1:<free port> (unix socket in its temp folder,
     trust authentication, fsync off: a fixture, nothing durable) with database ``db``;
-    yields ``{"url", "port", "root", "log", "psql"}`` (``psql(sql)`` -> stdout). Stopped
+    yields ``{"url", "port", "root", "log", "psql", "restart"}`` (``psql(sql)`` -> stdout;
+    ``restart()`` = ``pg_ctl restart -m fast``: every connection is dropped, as in a database
+    failover or a maintenance restart). Stopped
     (``-m immediate``, then SIGKILL of the postmaster if needed) and removed on exit.
 
     As root, the folder belongs to the ``postgres`` user and the server runs as it (``runuser``):
@@ -263,7 +265,13 @@ def postgres_cluster(*, user: str = "prefect", db: str = "prefect", timeout: flo
         run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", str(int(timeout)), "-o", opts, "start"],
             timeout + 10)
         run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, db], 60)
-        yield {"url": f"postgresql+asyncpg://{user}@127.0.0.1:{port}/{db}", "port": port, "root": root, "log": log, "psql": psql}
+
+        def restart() -> None:
+            run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-m", "fast", "-w", "-t", str(int(timeout)),
+                 "-o", opts, "restart"], timeout + 10)
+
+        yield {"url": f"postgresql+asyncpg://{user}@127.0.0.1:{port}/{db}", "port": port, "root": root, "log": log,
+               "psql": psql, "restart": restart}
     finally:
         if started:
             _pg_stop(as_pg, data, root, env)

@@ -29,6 +29,7 @@ def run_protocol(
     keep_clicked: bool = False,
     dataset_kw: dict[str, Any] | None = None,
     grabcut_band: float | None = None,
+    input_size: int | None = None,
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
@@ -37,7 +38,7 @@ def run_protocol(
     ds = open_dataset(dataset, root, **(dataset_kw or {}))
     m = build_method(
         method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
-        grabcut_band=grabcut_band,
+        grabcut_band=grabcut_band, input_size=input_size,
     )
     progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
     result = evaluate_interactive(
@@ -69,13 +70,14 @@ def eval_interactive_flow(
     keep_clicked: bool = False,
     dataset_kw: dict[str, Any] | None = None,
     grabcut_band: float | None = None,
+    input_size: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
     import json
 
     summary_path = run_protocol(
         dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip, colour, keep_clicked,
-        dataset_kw, grabcut_band,
+        dataset_kw, grabcut_band, input_size,
     )
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(

@@ -73,6 +73,7 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
         "grabcut_band": _method_option(s.get("method", ""), "grabcut"),
         "zoom_in": "+zoom" in (s.get("method") or ""),
         "flip_tta": "+flip" in (s.get("method") or ""),
+        "input_size": None if (n := _method_option(s.get("method", ""), "in")) is None else int(n),
         "dataset": s.get("dataset"),
         "split": s.get("split"),
         "role": s.get("role"),

@@ -250,3 +250,57 @@ def test_two_workers_on_postgres_survive_a_killed_worker(pg_stack):
         text = (base / name).read_text(errors="replace")
         hits = [ln for ln in text.splitlines() if RETRYABLE.search(ln)]
         assert not hits, (name, hits[:5])
+
+
+RESTART_JOBS = 6
+RESTART_STEPS = 40
+
+
+def test_jobs_survive_a_database_restart(pg_stack):
+    """The PostgreSQL server restarted (``pg_ctl restart -m fast``: every connection dropped) while
+    jobs run: every job still completes exactly once with one complete output folder."""
+    from ivos_core.data.davis import DavisDataset
+    from ivos_core.data.synthetic import write_synthetic_video
+    from ivos_core.interactions import save_session
+    from ivos_core.jobs import robot_session
+
+    base, ivos, port, pg = pg_stack["base"], pg_stack["ivos"], pg_stack["port"], pg_stack["pg"]
+    data, sess, out = base / "data-restart", base / "sessions-restart", base / "out-restart"
+    write_synthetic_video(data / "davis", "synth", n_frames=N_FRAMES, seed=1, height=48, width=64)
+    seq = DavisDataset(data / "davis", split="val").sequence("synth")
+    gts = [seq.mask(i) for i in range(len(seq))]
+    sids = [f"r{i:02d}" for i in range(RESTART_JOBS)]
+    for sid in sids:
+        save_session(robot_session(gts, uri="davis/JPEGImages/480p/synth", session_id=sid, clicks_first=1),
+                     sess / f"{sid}.json")
+    ivos("deploy", "--gpu-slots", "2", "--name", "segment-video")  # idempotent: already there after the first test
+    workers = {"d": pg_stack["start_worker"]("d"), "e": pg_stack["start_worker"]("e")}
+    sub = ivos("jobs", "submit", *[str(sess / f"{s}.json") for s in sids], "--finetune-steps", str(RESTART_STEPS),
+               "--model", "gc", "--interactive", "grabcut", "--out", str(out), "--roots", str(data),
+               "--models-dir", str(base / "models"))
+    assert sub.stdout.count("queued ") == RESTART_JOBS, sub.stdout
+
+    def mine(runs):
+        return [r for r in runs if _session(r) in sids]
+
+    watch = Watch(port, workers)
+    watch.until("a job to run", lambda rs: [r for r in mine(rs) if _state(r) == "RUNNING"], timeout=900, every=1.0)
+    t_restart = time.time()
+    pg["restart"]()
+    print(f"\n[restart] PostgreSQL restarted in {time.time() - t_restart:.1f} s while jobs ran", flush=True)
+    assert pg["psql"]("select 1").strip() == "1"
+
+    runs = watch.until("all restart jobs to finish", lambda rs: mine(rs) if len(mine(rs)) >= RESTART_JOBS and all(
+        _state(r) in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for r in mine(rs)) else None, timeout=1800)
+    by_sid = {_session(r): r for r in runs}
+    assert len(runs) == RESTART_JOBS and sorted(by_sid) == sids, [r["name"] for r in runs]
+    bad = {s: (_state(r), (r["state"] or {}).get("message")) for s, r in by_sid.items() if _state(r) != "COMPLETED"}
+    assert not bad, bad
+    for sid, r in by_sid.items():
+        hist = [s["type"] for s in api(port, "GET", f"/flow_run_states/?flow_run_id={r['id']}")]
+        assert hist.count("COMPLETED") == 1, (sid, hist)
+        dirs = list(out.glob(f"*/{sid}"))
+        assert len(dirs) == 1 and (dirs[0] / "DONE").is_file(), (sid, dirs)
+        assert json.loads((dirs[0] / "results.json").read_text())["session_id"] == sid
+        assert len(list((dirs[0] / "masks").glob("*.png"))) == N_FRAMES, sid
+    assert not list(out.rglob(".tmp-*"))

@@ -74,3 +74,16 @@ def test_shipped_parent_propagates_a_synthetic_object() -> None:
     out = [np.asarray(f.mask, bool) for f in vs.propagate()]
     ious = [_iou(m, g) for m, g in zip(out[1:], masks[1:])]
     assert np.mean(ious) > 0.5
+
+
+def test_build_method_sets_the_networks_working_size() -> None:
+    from ivos_core.interactive.methods import build_method
+
+    default = build_method("ours", device="cpu")
+    big = build_method("ours", device="cpu", input_size=480, flip=True)
+    assert default.segmenter.input_size == 384 and default.name == "ours"
+    assert big.segmenter.input_size == 480 and big.name == "ours+in480+flip"
+    img = np.zeros((200, 300, 3), np.uint8)
+    img[50:150, 100:200] = 200
+    big.set_image(img)
+    assert big.predict([], None).shape == img.shape[:2]

@@ -111,6 +111,11 @@ def test_record_and_cli_print_the_choice(tmp_path, capsys):
     assert main(["choose", "--stage", "inference", "--record", str(record), "--field", "method", str(zoom)]) == 0
     chosen = json.loads(record.read_text())["chosen"]["inference"]
     assert (chosen["zoom_in"], chosen["flip_tta"], chosen["grabcut_band"]) == (True, False, 0.05)
+    assert chosen["input_size"] is None
+    big = _summary(tmp_path, "in480", "coco_mval", "dev", 4.0, 4.0, method="ours+in480+flip+colour1+cc+crf+grabcut0.05")
+    assert main(["choose", "--stage", "input", "--record", str(record), "--field", "method", str(big)]) == 0
+    chosen = json.loads(record.read_text())["chosen"]["input"]
+    assert (chosen["input_size"], chosen["flip_tta"], chosen["colour"]) == (480, True, 1.0)
 
 
 def test_cli_select_flag_refuses_test_sets(tmp_path):

@@ -78,13 +78,14 @@ def build_method(
     keep_clicked: bool = False,
     grabcut_band: float | None = None,
     local_radius: float | None = None,
+    input_size: int | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
     ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
     :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`) and ``grabcut_band`` (GrabCut boundary
-    refinement, :mod:`ivos_core.interactive.grabcut_refine`) and ``local_radius`` (local corrections)
-    apply to the networks."""
+    refinement, :mod:`ivos_core.interactive.grabcut_refine`), ``local_radius`` (local corrections)
+    and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
     if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
         from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
 
@@ -108,6 +109,7 @@ def build_method(
         seg = InteractiveSegmenter.from_checkpoint(
             checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
             keep_clicked=keep_clicked, grabcut_band=grabcut_band, local_radius=local_radius, device=device,
+            **({} if input_size is None else {"input_size": int(input_size)}),
         )
         expected = "distance" if name == "ifcn" else "gaussian"
         if getattr(seg, "encoding", expected) != expected:
@@ -115,7 +117,8 @@ def build_method(
                 f"checkpoint {checkpoint} was trained with {seg.encoding!r} click encoding but "
                 f"method {name!r} expects {expected!r}; pass the matching checkpoint"
             )
-        suffix = ("+zoom" if zoom_in else "") + ("+flip" if flip else "")
+        suffix = (f"+in{int(input_size)}" if input_size is not None else "")
+        suffix += ("+zoom" if zoom_in else "") + ("+flip" if flip else "")
         suffix += (f"+colour{colour:g}" if colour > 0 else "") + ("+cc" if keep_clicked else "")
         suffix += "+crf" if crf else ""
         suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
