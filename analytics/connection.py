@@ -1,7 +1,7 @@
 """DuckDB connections of the analytics store and their settings: the writer's and the readers'.
 
 Both take ``memory_limit`` and ``threads`` (arguments, else ``$IVOS_DUCKDB_MEMORY_LIMIT`` /
-``$IVOS_DUCKDB_THREADS``, else 2GB / DuckDB's default). The writer (:func:`connect_writer`, used
+``$IVOS_DUCKDB_THREADS``, else 1GB / DuckDB's default). The writer (:func:`connect_writer`, used
 by :class:`analytics.store.AnalyticsStore`) also runs in bounded memory on large loads:
 
 * ``temp_directory``: where DuckDB spills what does not fit in ``memory_limit``; by default a
@@ -31,7 +31,10 @@ __all__ = [
 
 #: DuckDB memory cap of the store's connections (beyond it the writer spills to ``<db>.tmp/``);
 #: override with the ``IVOS_DUCKDB_MEMORY_LIMIT`` environment variable or ``memory_limit=``.
-DEFAULT_MEMORY_LIMIT = "2GB"
+#: 1GB, not more: the process's peak also holds a batch on the Python/Arrow side, and the whole
+#: load of 1M sessions stays under 2 GB of RSS with 1GB here and 25k-record batches (1582 MiB;
+#: 2734 MiB with 2GB and 100k: docs/results/bench/analytics-1m-*.json).
+DEFAULT_MEMORY_LIMIT = "1GB"
 MEMORY_LIMIT_ENV = "IVOS_DUCKDB_MEMORY_LIMIT"
 #: DuckDB worker threads (default: DuckDB's, one per core); ``IVOS_DUCKDB_THREADS`` or ``threads=``.
 THREADS_ENV = "IVOS_DUCKDB_THREADS"
@@ -41,7 +44,7 @@ TEMP_DIRECTORY_ENV = "IVOS_DUCKDB_TEMP_DIRECTORY"
 
 def duckdb_config(memory_limit: str | None = None, threads: int | None = None) -> dict[str, Any]:
     """``memory_limit`` and ``threads`` for ``duckdb.connect(config=...)``: the arguments, else
-    ``$IVOS_DUCKDB_MEMORY_LIMIT`` / ``$IVOS_DUCKDB_THREADS``, else 2GB / DuckDB's default."""
+    ``$IVOS_DUCKDB_MEMORY_LIMIT`` / ``$IVOS_DUCKDB_THREADS``, else 1GB / DuckDB's default."""
     cfg: dict[str, Any] = {"memory_limit": memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT}
     raw_threads = threads if threads is not None else os.environ.get(THREADS_ENV)
     if raw_threads not in (None, ""):

@@ -84,8 +84,9 @@ __all__ = [
 log = logging.getLogger("analytics.load")
 
 #: records per batch of a session file: the unit of memory and of commit (``batch_size=`` or
-#: ``$IVOS_ANALYTICS_BATCH_SIZE``)
-DEFAULT_BATCH_SIZE = 100_000
+#: ``$IVOS_ANALYTICS_BATCH_SIZE``); a 100k batch's JSON text and parsed rows alone took the 1M
+#: load past 2 GB of RSS
+DEFAULT_BATCH_SIZE = 25_000
 BATCH_SIZE_ENV = "IVOS_ANALYTICS_BATCH_SIZE"
 
 TABLES = (
@@ -109,9 +110,9 @@ class AnalyticsStore:
     """The one writer of an analytics DuckDB file. Use as a context manager.
 
     ``workers``: processes used to validate large batches (default: CPU count; 1 disables).
-    ``batch_size``: records of a session file per batch and commit (default 100,000, or
+    ``batch_size``: records of a session file per batch and commit (default 25,000, or
     ``$IVOS_ANALYTICS_BATCH_SIZE``). ``memory_limit`` / ``threads`` / ``temp_directory``: DuckDB's,
-    see :mod:`analytics.connection` (default 2GB, DuckDB's threads, ``<db>.tmp``; or
+    see :mod:`analytics.connection` (default 1GB, DuckDB's threads, ``<db>.tmp``; or
     ``$IVOS_DUCKDB_MEMORY_LIMIT`` / ``$IVOS_DUCKDB_THREADS`` / ``$IVOS_DUCKDB_TEMP_DIRECTORY``).
     """
 

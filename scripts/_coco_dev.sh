@@ -5,7 +5,7 @@
 IVOS=${IVOS:-.venv/bin/ivos}
 PY=${PY:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-OUT=outputs/select/$NAME
-RECORD=docs/results/dev/$NAME-selection.json
+OUT=${OUT:-outputs/select/$NAME}
+RECORD=${RECORD:-docs/results/dev/$NAME-selection.json}
 $PY -m ivos_core.selection guard coco_mval dev
 BASE_DEV=(--dataset coco_mval --root "$DATA/COCO_MVal" --split dev --select --max-clicks 20)

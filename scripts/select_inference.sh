@@ -5,6 +5,8 @@
 # Adds the stage "inference" to docs/results/dev/<name>-selection.json; the guard refuses test sets.
 # Round 4 (2026-12-02): NAME=v1-int (the stage joins v1-int-selection.json); zoom-in lost to plain
 # by 0.52 clicks (paired interval excludes 0), so zoom + flip was not run; flip won by 0.05 (noise).
+# Round 5 (2026-12-02): STAGE=input VARIANTS="flip flip-in448 flip-in512": the network's working
+# size (it was trained on images scaled to 288-518 px, used at 384), on top of mirror averaging.
 # Usage: scripts/select_inference.sh DATA_ROOT CHECKPOINT COLOUR BAND NAME
 #   e.g. scripts/select_inference.sh ../shared/data runs/v1-int-s2c/final 1 0.05 v1-int-s2c
 set -euo pipefail
@@ -16,11 +18,17 @@ DEV=("${BASE_DEV[@]}"
 [ "$W" != "0" ] && DEV+=(--colour "$W" --keep-clicked)
 runs=()
 for variant in ${VARIANTS:-plain zoom flip}; do  # VARIANTS="... zoom-flip" adds the pair (not run: zoom lost)
-  extra=()
-  case $variant in zoom) extra=(--zoom-in);; flip) extra=(--flip);; zoom-flip) extra=(--zoom-in --flip);; esac
+  extra=()  # a variant names its parts with dashes: zoom, flip, inN (the network's working size N)
+  for part in ${variant//-/ }; do
+    case $part in
+      plain) ;; zoom) extra+=(--zoom-in);; flip) extra+=(--flip);;
+      in[0-9]*) extra+=(--input-size "${part#in}");;
+      *) echo "unknown variant part $part in $variant" >&2; exit 2;;
+    esac
+  done
   r="$OUT/inference-$variant"
   [ -f "$r/summary.json" ] || $IVOS eval interactive "${DEV[@]}" "${extra[@]}" --out "$r"
   runs+=("$r")
 done
-best=$($PY -m ivos_core.selection choose --stage inference --record "$RECORD" --field method "${runs[@]}")
+best=$($PY -m ivos_core.selection choose --stage "${STAGE:-inference}" --record "$RECORD" --field method "${runs[@]}")
 echo "inference variant chosen on COCO_MVal dev: $best (record: $RECORD)"

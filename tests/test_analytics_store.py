@@ -243,7 +243,7 @@ def _setting(con, name: str):
 
 
 def test_duckdb_memory_limit_and_threads_are_applied(tmp_path: Path, monkeypatch) -> None:
-    """Default 2GB; IVOS_DUCKDB_MEMORY_LIMIT / IVOS_DUCKDB_THREADS, or the arguments, override it."""
+    """Default 1GB; IVOS_DUCKDB_MEMORY_LIMIT / IVOS_DUCKDB_THREADS, or the arguments, override it."""
     import duckdb
 
     from analytics.store import connect_readonly
@@ -254,11 +254,11 @@ def test_duckdb_memory_limit_and_threads_are_applied(tmp_path: Path, monkeypatch
     monkeypatch.delenv("IVOS_DUCKDB_MEMORY_LIMIT", raising=False)
     monkeypatch.delenv("IVOS_DUCKDB_THREADS", raising=False)
     with AnalyticsStore(tmp_path / "a.duckdb", workers=1) as s:
-        assert _setting(s.con, "memory_limit") == expected("2GB")
+        assert _setting(s.con, "memory_limit") == expected("1GB")
     monkeypatch.setenv("IVOS_DUCKDB_MEMORY_LIMIT", "512MB")
     monkeypatch.setenv("IVOS_DUCKDB_THREADS", "2")
     with AnalyticsStore(tmp_path / "a.duckdb", workers=1) as s:
-        assert _setting(s.con, "memory_limit") == expected("512MB") != expected("2GB")
+        assert _setting(s.con, "memory_limit") == expected("512MB") != expected("1GB")
         assert _setting(s.con, "threads") == 2
     with AnalyticsStore(tmp_path / "a.duckdb", workers=1, memory_limit="1GB", threads=1) as s:
         assert _setting(s.con, "memory_limit") == expected("1GB")
