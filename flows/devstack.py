@@ -35,6 +35,9 @@ PG_BIN = Path(os.environ.get("IVOS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 # retryable database errors with it), SQLite's lock error, the server's "retryable" log line
 RETRYABLE = re.compile(r'" 503\b|\b503 Service Unavailable|database is locked|retryable')
 _STATUS = re.compile(r'HTTP/[0-9.]+" (\d{3})\b')
+#: the address each server started here listens on, by port (api() reads it): 127.0.0.1 unless
+#: the workers sit in network namespaces and reach the server over a bridge (WorkerNetwork)
+_SERVER_HOSTS: dict[int, str] = {}
 
 
 def free_port() -> int:
@@ -83,14 +86,14 @@ def kill_tree(proc: subprocess.Popen) -> None:
         pass
 
 
-def prefect_env(base: Path, port: int, **extra: str) -> dict[str, str]:
+def prefect_env(base: Path, port: int, host: str = "127.0.0.1", **extra: str) -> dict[str, str]:
     """This environment without any PREFECT_* setting (a developer's profile must not leak in),
-    plus a throwaway PREFECT_HOME under ``base``, the API URL of 127.0.0.1:``port`` and this
+    plus a throwaway PREFECT_HOME under ``base``, the API URL of ``host``:``port`` and this
     checkout on PYTHONPATH (the workers' flow runs import it); ``extra`` overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         PREFECT_HOME=str(base / "prefect_home"),
-        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_API_URL=f"http://{host}:{port}/api",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
         DO_NOT_TRACK="1",
@@ -106,20 +109,22 @@ def prefect_env(base: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 def start_server(base: Path, env: dict[str, str], port: int, procs: list[subprocess.Popen], *,
-                 timeout: float = 180, log_name: str = "server.log") -> subprocess.Popen:
-    """``prefect server start`` on 127.0.0.1:``port`` (appended to ``procs`` at once, so the caller's
-    ``finally`` kills it); returns when ``/api/health`` answers, raises with the log's tail if not."""
+                 timeout: float = 180, log_name: str = "server.log", host: str = "127.0.0.1") -> subprocess.Popen:
+    """``prefect server start`` on ``host``:``port`` (appended to ``procs`` at once, so the caller's
+    ``finally`` kills it); returns when ``/api/health`` answers, raises with the log's tail if not.
+    ``host``: 127.0.0.1, or the bridge address of a :class:`WorkerNetwork` (never all interfaces)."""
     log = base / log_name
+    _SERVER_HOSTS[port] = host
     with open(log, "wb") as fh:
         server = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
             env=env, cwd=base, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
         )
     procs.append(server)
     deadline = time.time() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+            with urllib.request.urlopen(f"http://{host}:{port}/api/health", timeout=2) as r:
                 if r.status == 200:
                     return server
         except OSError:
@@ -130,10 +135,14 @@ def start_server(base: Path, env: dict[str, str], port: int, procs: list[subproc
 
 
 def start_worker(base: Path, env: dict[str, str], procs: list[subprocess.Popen], name: str, *,
-                 pool: str = "ivos-gpu", limit: int | None = None) -> subprocess.Popen:
+                 pool: str = "ivos-gpu", limit: int | None = None, netns: str | None = None) -> subprocess.Popen:
     """A process worker ``w-<name>`` on ``pool`` in a session of its own (so :func:`kill_tree` can
-    take it down as a machine failure would); its output goes to ``worker-<name>.log``."""
+    take it down as a machine failure would); its output goes to ``worker-<name>.log``.
+    ``netns``: run it (and so its flow runs) in this network namespace (``ip netns exec``, which
+    execs the worker in place: the process is still the one :func:`kill_tree` kills)."""
     cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--name", f"w-{name}"]
+    if netns is not None:
+        cmd = ["ip", "netns", "exec", netns, *cmd]
     if limit is not None:
         cmd += ["--limit", str(limit)]
     with open(base / f"worker-{name}.log", "wb") as fh:
@@ -143,10 +152,11 @@ def start_worker(base: Path, env: dict[str, str], procs: list[subprocess.Popen],
 
 
 def api(port: int, method: str, path: str, body: dict | None = None, *, timeout: float = 30) -> object:
-    """One call to the Prefect REST API on 127.0.0.1:``port`` (no Prefect import, no settings
+    """One call to the Prefect REST API of the server on ``port`` (no Prefect import, no settings
     cached in the calling process); returns the decoded JSON."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api{path}", data=data, method=method,
+    host = _SERVER_HOSTS.get(port, "127.0.0.1")
+    req = urllib.request.Request(f"http://{host}:{port}/api{path}", data=data, method=method,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read() or b"null")
@@ -180,6 +190,79 @@ def log_counts(text: str) -> dict[str, int]:
         out["database_locked"] += "database is locked" in ln.lower()
         out["retryable_lines"] += RETRYABLE.search(ln) is not None
     return out
+
+
+# --- workers as separate hosts: network namespaces on a private bridge ---------------------------------
+
+def netns_missing() -> str | None:
+    """Why workers cannot get network namespaces here (None: they can): root and ``ip`` are needed,
+    and creating a namespace must work (a container may forbid it)."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    if shutil.which("ip") is None:
+        return "the `ip` command (iproute2) is not installed"
+    probe = f"ivos-probe-{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        return f"`ip netns add` failed: {made.stderr.strip()[:200]}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
+    return None
+
+
+class WorkerNetwork:
+    """Worker "hosts" as network namespaces, each joined by a veth pair to a private bridge in this
+    (the server's) namespace: ``host_ip`` is the bridge's address, the server listens there (not on
+    all interfaces), and a worker in namespace ``ns[name]`` reaches it only over its veth pair, as
+    a second machine would over a LAN. Nothing is routed beyond the bridge. Use as a context
+    manager: the namespaces, veths and bridge are removed on exit."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = list(names)
+        tag = f"{os.getpid() % 10000:04d}"
+        self.bridge = f"ivbr{tag}"
+        used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=False).stdout
+        third = next(n for n in range(os.getpid() % 200 + 20, 256) if f"10.231.{n}." not in used)
+        self.prefix = f"10.231.{third}"
+        self.host_ip = f"{self.prefix}.1"
+        self.ns = {name: f"ivos-{tag}-{name}" for name in self.names}
+        self._veths: list[str] = []
+
+    @staticmethod
+    def _ip(*args: str) -> None:
+        p = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)} -> {p.returncode}: {p.stderr.strip()}")
+
+    def __enter__(self) -> "WorkerNetwork":
+        try:
+            self._ip("link", "add", self.bridge, "type", "bridge")
+            self._ip("addr", "add", f"{self.host_ip}/24", "dev", self.bridge)
+            self._ip("link", "set", self.bridge, "up")
+            for i, name in enumerate(self.names):
+                ns, host_end, ns_end = self.ns[name], f"{self.bridge}h{i}", f"{self.bridge}n{i}"
+                self._ip("netns", "add", ns)
+                self._ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+                self._veths.append(host_end)
+                self._ip("link", "set", host_end, "master", self.bridge)
+                self._ip("link", "set", host_end, "up")
+                self._ip("link", "set", ns_end, "netns", ns)
+                self._ip("-n", ns, "addr", "add", f"{self.prefix}.{10 + i}/24", "dev", ns_end)
+                self._ip("-n", ns, "link", "set", ns_end, "up")
+                self._ip("-n", ns, "link", "set", "lo", "up")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.names:
+            subprocess.run(["ip", "netns", "del", self.ns[name]], capture_output=True, check=False)
+        for v in self._veths:
+            subprocess.run(["ip", "link", "del", v], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+
+    def address(self, name: str) -> str:
+        return f"{self.prefix}.{10 + self.names.index(name)}"
 
 
 # --- a throwaway PostgreSQL cluster -----------------------------------------------------------------

@@ -1,7 +1,9 @@
 """A real multi-worker deployment on a PostgreSQL-backed Prefect server (issue 16, item 1).
 
-What it starts (all on 127.0.0.1, free ports, temp folders, torn down whatever happens):
-a throwaway PostgreSQL 15 cluster (``initdb`` + ``pg_ctl`` from /usr/lib/postgresql/15/bin, or
+What it starts (free ports, temp folders, torn down whatever happens): the workers as separate
+hosts - each in its own network namespace, joined by a veth pair to a private bridge on which the
+server listens (:class:`flows.devstack.WorkerNetwork`; root and ``ip`` needed, else all on
+127.0.0.1, said in the output) -, a throwaway PostgreSQL 15 cluster on 127.0.0.1 (``initdb`` + ``pg_ctl`` from /usr/lib/postgresql/15/bin, or
 ``$IVOS_PG_BIN``; as root it runs as the ``postgres`` user; skipped when the binaries are absent),
 ``prefect server start`` on it (``PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://...``,
 own ``PREFECT_HOME``), ``ivos deploy --gpu-slots 2`` and two process workers on ``ivos-gpu``
@@ -11,6 +13,8 @@ What it does: 20 sessions submitted (19 at priority normal, then one "victim" at
 run a worker takes), the worker running the victim SIGKILLed with its process group and
 the job's own process while the victim's ``replay-session`` task runs, a replacement worker
 started and ``ivos jobs recover`` run (as an operator or cron would).
+
+A second test restarts PostgreSQL (``pg_ctl restart -m fast``) while 6 more jobs run.
 
 What it checks: all 20 runs ``Completed``; exactly 20 flow runs (nothing submitted twice); each
 run's state history has one ``Completed`` and one ``Running`` per attempt (1, the victim 2: no run
@@ -35,11 +39,15 @@ budget of ``.ci/run`` either way, so it is marked ``slow`` (left out of ``make t
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
 import pytest
 
+from contextlib import nullcontext
+
+from flows.devstack import WorkerNetwork, netns_missing
 from tests._prefect_stack import (
     RETRYABLE,
     api,
@@ -70,11 +78,16 @@ def pg_stack(tmp_path_factory):
     base = tmp_path_factory.mktemp("scaleout")
     procs: list = []
     t0 = time.time()
-    with postgres_cluster() as pg:
+    no_netns = netns_missing()
+    if no_netns:
+        print(f"\n[scale-out] workers on loopback: {no_netns}", flush=True)
+    hosts = nullcontext() if no_netns else WorkerNetwork(["a", "b", "c", "d", "e"])
+    with postgres_cluster() as pg, hosts as net:
         print(f"\n[scale-out] PostgreSQL cluster up in {time.time() - t0:.0f} s: {pg['url']}", flush=True)
         port = free_port()
+        host = "127.0.0.1" if net is None else net.host_ip
         env = prefect_env(
-            base, port,
+            base, port, host,
             PREFECT_SERVER_DATABASE_CONNECTION_URL=pg["url"],
             # generous for a loaded CI machine: a query timing out would be a retryable 503
             PREFECT_SERVER_DATABASE_TIMEOUT="60",
@@ -84,11 +97,13 @@ def pg_stack(tmp_path_factory):
             PREFECT_WORKER_QUERY_SECONDS="2",
         )
         try:
-            start_server(base, env, port, procs, timeout=300)
-            print(f"[scale-out] Prefect server on it healthy at {time.time() - t0:.0f} s", flush=True)
-            yield {"base": base, "env": env, "port": port, "pg": pg, "procs": procs,
+            start_server(base, env, port, procs, timeout=300, host=host)
+            print(f"[scale-out] Prefect server on it healthy at {time.time() - t0:.0f} s, on {host}"
+                  + ("" if net is None else f"; workers in network namespaces {sorted(net.ns.values())}"), flush=True)
+            yield {"base": base, "env": env, "port": port, "pg": pg, "procs": procs, "net": net,
                    "ivos": ivos_runner(env, timeout=600),
-                   "start_worker": lambda name: start_worker(base, env, procs, name, limit=1)}
+                   "start_worker": lambda name: start_worker(base, env, procs, name, limit=1,
+                                                             netns=None if net is None else net.ns[name])}
         finally:
             for p in reversed(procs):
                 kill_tree(p)
@@ -178,6 +193,9 @@ def test_two_workers_on_postgres_survive_a_killed_worker(pg_stack):
     assert sub.stdout.count("queued ") == N_JOBS - 1, sub.stdout
     sub = ivos("jobs", "submit", str(sess / f"{VICTIM}.json"), "--priority", "high", "--finetune-steps", str(VICTIM_STEPS), *common)
     assert sub.stdout.count("queued ") == 1, sub.stdout
+    if pg_stack["net"] is not None:  # two hosts: each worker in its own network namespace, not ours
+        spaces = {n: os.readlink(f"/proc/{w.pid}/ns/net") for n, w in workers.items()}
+        assert len(set(spaces.values())) == 2 and os.readlink("/proc/self/ns/net") not in spaces.values(), spaces
     watch = Watch(port, workers)
     t_submitted = time.time()
     print(f"[scale-out] deployed, 2 workers started, {N_JOBS} jobs submitted: {t_submitted - t0:.0f} s into the test", flush=True)

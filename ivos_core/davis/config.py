@@ -112,6 +112,7 @@ class DavisEvalConfig:
     grabcut_band: float | None = None  # our model's GrabCut boundary refinement (ivos_core.interactive.grabcut_refine)
     local_radius: float | None = None  # our model's corrections change only near the clicks (SegmenterOptions)
     interactive_flip: bool = False  # our model averages its mirror image's logits (SegmenterOptions.flip_tta)
+    interactive_input_size: int | None = None  # our model's working size (None: the checkpoint's)
     grabcut_box_margin: int = 10
     grabcut_iterations: int = 5
 
@@ -179,7 +180,8 @@ class DavisEvalConfig:
         when its fingerprint matches)."""
         d = self.to_dict()
         for key, default in (("correction_frames", 1), ("local_radius", None), ("flip_tta", False),
-                             ("interactive_flip", False), ("freeze_bn", False), ("prior_dilation", 0.03),
+                             ("interactive_flip", False), ("interactive_input_size", None), ("freeze_bn", False),
+                             ("prior_dilation", 0.03),
                              ("mask_threshold", 0.5)):
             if d.get(key) == default:
                 d.pop(key)  # settings left at their defaults keep the fingerprints runs had before them
@@ -241,6 +243,7 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
                 grabcut_band=config.grabcut_band if name == "ours" else None,
                 local_radius=config.local_radius if name == "ours" else None,
                 flip=config.interactive_flip and name == "ours", device=config.device,
+                input_size=config.interactive_input_size if name == "ours" else None,
             ).segmenter
         except (ValueError, OSError) as exc:
             models.unavailable[name] = f"{name} checkpoint {path} unusable: {exc}"
