@@ -273,3 +273,21 @@ def test_bad_duckdb_setting_is_a_clear_error(tmp_path: Path, monkeypatch, env: s
     monkeypatch.setenv(env, value)
     with pytest.raises(ValueError, match="IVOS_DUCKDB"):
         AnalyticsStore(tmp_path / "b.duckdb", workers=1)
+
+
+def test_synthetic_logs_in_chunks_have_unique_ids_and_the_requested_count(tmp_path: Path) -> None:
+    """A large generation runs chunk by chunk (bounded memory) and still yields n distinct sessions."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from analytics.synthlogs import SynthConfig, write_logs
+
+    f = write_logs(tmp_path / "big.parquet", SynthConfig(n_sessions=250, seed=3), chunk=100)
+    assert pq.ParquetFile(f).metadata.num_rows == 250
+    ids = duckdb.sql(f"select json_extract_string(document, '$.session_id') as id from read_parquet('{f}')").fetchall()
+    assert len({i for (i,) in ids}) == 250
+    j = write_logs(tmp_path / "big.jsonl", SynthConfig(n_sessions=250, seed=3), chunk=100)
+    assert len(j.read_text().splitlines()) == 250
+    with AnalyticsStore(tmp_path / "a.duckdb", workers=1) as s:
+        rep = s.load([f])
+    assert rep.loaded == 250 and rep.quarantined == 0
