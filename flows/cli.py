@@ -209,22 +209,10 @@ def eval_interactive(
     _check_eval_root(dataset, root, dataset_kw)
     with human_to_stderr(as_json):
         summary = _run_eval(
-            dataset=dataset,
-            root=str(root),
-            method=method,
-            checkpoint=str(checkpoint) if checkpoint else None,
-            crf=crf,
-            zoom_in=zoom_in,
-            flip=flip,
-            colour=colour,
-            keep_clicked=keep_clicked,
-            grabcut_band=grabcut_band or None,
-            input_size=input_size,
-            dataset_kw=dataset_kw or None,
-            max_clicks=max_clicks,
-            limit=limit,
-            seed=seed,
-            out=str(out),
+            dataset=dataset, root=str(root), method=method, checkpoint=str(checkpoint) if checkpoint else None,
+            crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
+            grabcut_band=grabcut_band or None, input_size=input_size, dataset_kw=dataset_kw or None,
+            max_clicks=max_clicks, limit=limit, seed=seed, out=str(out),
         )
         _print_eval_summary(summary, out)
     if as_json:

@@ -134,7 +134,7 @@ def eval_davis_cmd(
     """OSVOS on DAVIS: Fig. 5 (first-frame mask source), Table 3 (worst-frame correction), J&F
     and consecutive-mask IoU per sequence (Prefect flow ``eval-davis``)."""
     _defaults()
-    from ivos_core.davis import DavisEvalConfig, summary_rows
+    from ivos_core.davis import DavisEvalConfig
 
     try:
         cfg = DavisEvalConfig(
@@ -155,15 +155,20 @@ def eval_davis_cmd(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    from flows.cli_common import print_rows
     from flows.eval_davis import eval_davis_flow
 
     summary = eval_davis_flow(root=str(root), out=str(out), config=cfg.to_dict())
+    _print_davis_summary(summary, out, year, split)
+
+
+def _print_davis_summary(summary: dict, out: Path, year: int, split: str) -> None:
+    from flows.cli_common import print_rows
+    from ivos_core.davis import summary_rows
+
     print_rows(summary_rows(summary), title=f"OSVOS on DAVIS {year} {split} (mean IoU; paper for reference)")
     for f in summary.get("failed", [])[:20]:
         console.print(f"[red]failed[/red] {f['sequence']}: {f['reason']}")
-    reasons = sorted({v for v in summary.get("skipped_settings", {}).values()})
-    for r in reasons:
+    for r in sorted({v for v in summary.get("skipped_settings", {}).values()}):
         console.print(f"[yellow]skipped[/yellow]: {r}")
     console.print(f"files in {out}: summary.json, per_sequence.parquet, per_frame.parquet, corrections.parquet, *.png")
 

@@ -57,6 +57,9 @@ def main() -> None:
     for option in ("zoom_in", "flip_tta"):
         if inference.get(option):
             interactive_options[option] = True
+    size = chosen.get("input", {}).get("input_size")  # the network's working size, when that stage was run
+    if size is not None:
+        interactive_options["input_size"] = int(size)
     if a.correction_selection:
         radius = json.loads(Path(a.correction_selection).read_text())["choice"]["local_radius"]
         if radius is not None:
