@@ -123,7 +123,7 @@ def _iter_jsonl(path: Path, batch_size: int, start_after: int = 0) -> Iterator[l
 def _iter_parquet(path: Path, batch_size: int) -> Iterator[list[RawRecord]]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=False)  # see analytics.staging: pre-buffering keeps what it read
     if DOCUMENT_COLUMN not in pf.schema_arrow.names:
         yield [RawRecord(1, None, f"parquet file has no {DOCUMENT_COLUMN!r} column "
                                   f"(columns: {pf.schema_arrow.names})", None)]

@@ -89,7 +89,10 @@ def _from_values(col: pa.Array, first: int) -> RawBatch:
 def _parquet_batches(path: Path, batch_size: int, start_after: int) -> Iterator[RawBatch]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    # pre_buffer=False: with pre-buffering the reader keeps every coalesced byte range it read until
+    # it is closed, so a file's whole document column ends up in memory (10M sessions: RSS +3 GB,
+    # growing linearly; without it, flat at 0.4 GB and twice as fast to iterate)
+    pf = pq.ParquetFile(path, pre_buffer=False)
     if DOCUMENT_COLUMN not in pf.schema_arrow.names:
         if start_after < 1:
             yield from_records([RawRecord(1, None, f"parquet file has no {DOCUMENT_COLUMN!r} column "
