@@ -53,7 +53,8 @@ def _load() -> str:
 
 
 def run(repeats: int = 30, *, height: int = 480, width: int = 854, crf: bool = True, shipped: str | None = None,
-        flip: bool | None = None, grabcut_refine: bool | None = None) -> dict[str, Any]:
+        flip: bool | None = None, grabcut_refine: bool | None = None,
+        grabcut_max_side: int | None = None) -> dict[str, Any]:
     """``shipped``: serve that shipped model (``models/<name>``) with its own interactive options
     (colour cue, GrabCut refinement, mirror averaging...) and the fast CRF, instead of random
     ``lite`` weights without them: what an annotator of the shipped model waits. ``flip``
@@ -81,6 +82,8 @@ def run(repeats: int = 30, *, height: int = 480, width: int = 854, crf: bool = T
     overrides: dict[str, Any] = {} if flip is None else {"flip_tta": flip}
     if grabcut_refine is False:
         overrides["grabcut_band"] = None
+    elif grabcut_max_side is not None:
+        overrides["grabcut_max_side"] = grabcut_max_side
     method = build_method(spec, device="cpu", crf=crf, crf_mode="fast", **overrides)
     config = AnnotateConfig(roots=[tmp / "data"], sessions_dir=tmp / "sessions", method=method,
                             video_segmenter=lambda: build_video_segmenter(spec, device="cpu"), model_name=spec.version)
@@ -154,5 +157,7 @@ if __name__ == "__main__":
     ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="override its mirror averaging")
     ap.add_argument("--grabcut-refine", action=argparse.BooleanOptionalAction, default=None,
                     help="--no-grabcut-refine drops the model's GrabCut boundary refinement")
+    ap.add_argument("--grabcut-max-side", type=int, default=None, help="run the refinement on a crop downscaled to this side")
     a = ap.parse_args()
-    print(json.dumps(run(a.repeats, shipped=a.shipped, flip=a.flip, grabcut_refine=a.grabcut_refine), indent=2))
+    print(json.dumps(run(a.repeats, shipped=a.shipped, flip=a.flip, grabcut_refine=a.grabcut_refine,
+                         grabcut_max_side=a.grabcut_max_side), indent=2))

@@ -89,3 +89,21 @@ def test_segmenter_applies_the_refinement_after_the_network():
     assert ((b.prob >= 0.5) == b.mask).all()
     with pytest.raises(ValueError, match="grabcut_band"):
         InteractiveSegmenter.from_checkpoint(ckpt, device="cpu", grabcut_band=0.0)
+
+
+def test_downscaled_refinement_keeps_the_certain_pixels_and_nearly_the_result():
+    s = synthetic_image(np.random.default_rng(3))
+    big = cv2.resize(s.image, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
+    truth = cv2.resize(s.mask.astype(np.uint8), None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST).astype(bool)
+    guess = _blurred_guess(truth, 15)
+    full = grabcut_refine(big, guess, band=0.03, iterations=3)
+    small = grabcut_refine(big, guess, band=0.03, iterations=3, max_side=96)
+    h, w = guess.shape
+    b = 0.03 * np.hypot(h, w)
+    outer = cv2.distanceTransform((~guess).astype(np.uint8), cv2.DIST_L2, 3)
+    inner = cv2.distanceTransform(guess.astype(np.uint8), cv2.DIST_L2, 3)
+    assert not small[~guess & (outer > b + 1)].any() and small[guess & (inner > b + 1)].all()
+    assert iou(small, truth) > iou(guess, truth) + 0.03  # it still snaps the boundary ...
+    assert iou(small, full) > 0.9  # ... to about where full resolution puts it
+    with pytest.raises(ValueError, match="max_side"):
+        grabcut_refine(big, guess, max_side=8)

@@ -62,6 +62,8 @@ def annotate_cmd(
                                         help="mirror-image averaging on each click (default: the model's; off halves the network's time)"),
     grabcut_refine: bool = typer.Option(True, "--grabcut-refine/--no-grabcut-refine",
                                         help="keep the model's GrabCut boundary refinement (off: much faster clicks on large objects)"),
+    grabcut_max_side: Optional[int] = typer.Option(None, "--grabcut-max-side", min=16,
+                                                   help="run that refinement on its crop downscaled to this side (faster on large objects)"),
     finetune_steps: Optional[int] = typer.Option(None, help="OSVOS fine-tuning steps of each propagation and job"),
     submit: str = typer.Option("auto", help="auto (Prefect deployment if configured, else local) | prefect | local"),
     user: Optional[str] = typer.Option(None, help="default user id in the logs (default: login name)"),
@@ -95,6 +97,8 @@ def annotate_cmd(
         overrides["flip_tta"] = flip
     if not grabcut_refine:
         overrides["grabcut_band"] = None
+    elif grabcut_max_side is not None:
+        overrides["grabcut_max_side"] = grabcut_max_side
     method = build_method(spec, device=dev, **overrides)
     runner = JobRunner(spec=spec, out=out or Path(default_out()), roots=root_list, mode=submit, device=dev,
                        prefect_parameters={k: v for k, v in {

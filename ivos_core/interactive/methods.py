@@ -79,6 +79,7 @@ def build_method(
     grabcut_band: float | None = None,
     local_radius: float | None = None,
     input_size: int | None = None,
+    grabcut_max_side: int | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
@@ -110,6 +111,7 @@ def build_method(
             checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
             keep_clicked=keep_clicked, grabcut_band=grabcut_band, local_radius=local_radius, device=device,
             **({} if input_size is None else {"input_size": int(input_size)}),
+            **({} if grabcut_max_side is None else {"grabcut_max_side": int(grabcut_max_side)}),
         )
         expected = "distance" if name == "ifcn" else "gaussian"
         if getattr(seg, "encoding", expected) != expected:
@@ -122,6 +124,7 @@ def build_method(
         suffix += (f"+colour{colour:g}" if colour > 0 else "") + ("+cc" if keep_clicked else "")
         suffix += "+crf" if crf else ""
         suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
+        suffix += f"@{int(grabcut_max_side)}" if grabcut_band is not None and grabcut_max_side is not None else ""
         return DeepMethod(seg, name=name + suffix)
     raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
 

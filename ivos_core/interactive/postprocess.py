@@ -58,7 +58,8 @@ def finish(
         from ivos_core.interactive.grabcut_refine import grabcut_refine
 
         before = prob >= options.threshold
-        after = grabcut_refine(image, before, fg, bg, band=options.grabcut_band, iterations=options.grabcut_iterations)
+        after = grabcut_refine(image, before, fg, bg, band=options.grabcut_band, iterations=options.grabcut_iterations,
+                               max_side=options.grabcut_max_side)
         flipped = before != after
         prob[flipped] = after[flipped].astype(np.float32)
     if hard:
