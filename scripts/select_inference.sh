@@ -7,6 +7,9 @@
 # by 0.52 clicks (paired interval excludes 0), so zoom + flip was not run; flip won by 0.05 (noise).
 # Round 5 (2026-12-02): STAGE=input VARIANTS="flip flip-in448 flip-in512": the network's working
 # size (it was trained on images scaled to 288-518 px, used at 384), on top of mirror averaging.
+# Round 5: STAGE=grabcut-speed VARIANTS="flip flip-gc240": the GrabCut refinement on a crop
+# downscaled to 240 px (a speed setting for the annotation app; the rule declared before the run:
+# the app uses it by default only if the paired NoC@90 interval against full resolution includes 0).
 # Usage: scripts/select_inference.sh DATA_ROOT CHECKPOINT COLOUR BAND NAME
 #   e.g. scripts/select_inference.sh ../shared/data runs/v1-int-s2c/final 1 0.05 v1-int-s2c
 set -euo pipefail
@@ -18,11 +21,12 @@ DEV=("${BASE_DEV[@]}"
 [ "$W" != "0" ] && DEV+=(--colour "$W" --keep-clicked)
 runs=()
 for variant in ${VARIANTS:-plain zoom flip}; do  # VARIANTS="... zoom-flip" adds the pair (not run: zoom lost)
-  extra=()  # a variant names its parts with dashes: zoom, flip, inN (the network's working size N)
+  extra=()  # a variant names its parts with dashes: zoom, flip, inN (the network's working size N), gcN (GrabCut at N px)
   for part in ${variant//-/ }; do
     case $part in
       plain) ;; zoom) extra+=(--zoom-in);; flip) extra+=(--flip);;
       in[0-9]*) extra+=(--input-size "${part#in}");;
+      gc[0-9]*) extra+=(--grabcut-max-side "${part#gc}");;
       *) echo "unknown variant part $part in $variant" >&2; exit 2;;
     esac
   done
