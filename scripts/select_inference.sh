@@ -7,9 +7,9 @@
 # by 0.52 clicks (paired interval excludes 0), so zoom + flip was not run; flip won by 0.05 (noise).
 # Round 5 (2026-12-02): STAGE=input VARIANTS="flip flip-in448 flip-in512": the network's working
 # size (it was trained on images scaled to 288-518 px, used at 384), on top of mirror averaging.
-# Round 5: STAGE=grabcut-speed VARIANTS="flip flip-gc240": the GrabCut refinement on a crop
-# downscaled to 240 px (a speed setting for the annotation app; the rule declared before the run:
-# the app uses it by default only if the paired NoC@90 interval against full resolution includes 0).
+# Round 5: VARIANTS="flip-gc240" ran the GrabCut refinement on a crop downscaled to 240 px (a speed
+# setting for the annotation app, judged by `ivos eval compare` against flip, not by the stage's
+# lowest-NoC rule: the app uses it only if the paired NoC@90 interval includes 0).
 # Usage: scripts/select_inference.sh DATA_ROOT CHECKPOINT COLOUR BAND NAME
 #   e.g. scripts/select_inference.sh ../shared/data runs/v1-int-s2c/final 1 0.05 v1-int-s2c
 set -euo pipefail
