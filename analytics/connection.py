@@ -32,8 +32,8 @@ __all__ = [
 #: DuckDB memory cap of the store's connections (beyond it the writer spills to ``<db>.tmp/``);
 #: override with the ``IVOS_DUCKDB_MEMORY_LIMIT`` environment variable or ``memory_limit=``.
 #: 1GB, not more: the process's peak also holds a batch on the Python/Arrow side, and the whole
-#: load of 1M sessions stays under 2 GB of RSS with 1GB here and 25k-record batches (1582 MiB;
-#: 2734 MiB with 2GB and 100k: docs/results/bench/analytics-1m-*.json).
+#: load of 1M sessions stays under 2 GB of RSS with 1GB here and 50k-record batches (1614 MiB;
+#: 2734 MiB with 2GB and 100k and the old reader: docs/results/bench/analytics-1m-*.json).
 DEFAULT_MEMORY_LIMIT = "1GB"
 MEMORY_LIMIT_ENV = "IVOS_DUCKDB_MEMORY_LIMIT"
 #: DuckDB worker threads (default: DuckDB's, one per core); ``IVOS_DUCKDB_THREADS`` or ``threads=``.

@@ -42,8 +42,14 @@ class RawBatch:
     last_position: int = 0
 
 
+#: rows per Arrow record batch of a staged batch: DuckDB scans a registered Arrow table one record
+#: batch per thread, so a batch held as one chunk is parsed by one thread however many cores there are
+RAW_CHUNK_ROWS = 4096
+
+
 def _raw_table(positions: pa.Array, documents: pa.Array) -> pa.Table:
-    return pa.table({"position": positions.cast(pa.int64()), "document": documents.cast(pa.string())})
+    table = pa.table({"position": positions.cast(pa.int64()), "document": documents.cast(pa.string())})
+    return pa.Table.from_batches(table.to_batches(max_chunksize=RAW_CHUNK_ROWS), schema=table.schema)
 
 
 def from_records(records: list[RawRecord]) -> RawBatch:

@@ -84,9 +84,10 @@ __all__ = [
 log = logging.getLogger("analytics.load")
 
 #: records per batch of a session file: the unit of memory and of commit (``batch_size=`` or
-#: ``$IVOS_ANALYTICS_BATCH_SIZE``); a 100k batch's JSON text and parsed rows alone took the 1M
-#: load past 2 GB of RSS
-DEFAULT_BATCH_SIZE = 25_000
+#: ``$IVOS_ANALYTICS_BATCH_SIZE``). 1M sessions, one run (docs/results/bench/analytics-1m-*-2026-12-02b.json):
+#: 25k 70.0 s / 1326 MiB, 50k 67.8 s / 1614 MiB (the fastest within 2 GB); 100k with the old
+#: pre-buffered reader and a 2GB limit passed 2.7 GB
+DEFAULT_BATCH_SIZE = 50_000
 BATCH_SIZE_ENV = "IVOS_ANALYTICS_BATCH_SIZE"
 
 TABLES = (
@@ -110,7 +111,7 @@ class AnalyticsStore:
     """The one writer of an analytics DuckDB file. Use as a context manager.
 
     ``workers``: processes used to validate large batches (default: CPU count; 1 disables).
-    ``batch_size``: records of a session file per batch and commit (default 25,000, or
+    ``batch_size``: records of a session file per batch and commit (default 50,000, or
     ``$IVOS_ANALYTICS_BATCH_SIZE``). ``memory_limit`` / ``threads`` / ``temp_directory``: DuckDB's,
     see :mod:`analytics.connection` (default 1GB, DuckDB's threads, ``<db>.tmp``; or
     ``$IVOS_DUCKDB_MEMORY_LIMIT`` / ``$IVOS_DUCKDB_THREADS`` / ``$IVOS_DUCKDB_TEMP_DIRECTORY``).

@@ -62,8 +62,10 @@ def annotate_cmd(
                                         help="mirror-image averaging on each click (default: the model's; off halves the network's time)"),
     grabcut_refine: bool = typer.Option(True, "--grabcut-refine/--no-grabcut-refine",
                                         help="keep the model's GrabCut boundary refinement (off: much faster clicks on large objects)"),
-    grabcut_max_side: Optional[int] = typer.Option(None, "--grabcut-max-side", min=16,
-                                                   help="run that refinement on its crop downscaled to this side (faster on large objects)"),
+    grabcut_max_side: int = typer.Option(
+        240, "--grabcut-max-side", min=0,
+        help="run that refinement on its crop downscaled to this side (0: full resolution, as benchmarked); 240 cost "
+             "+0.01 NoC@90 on COCO_MVal dev [-0.23, +0.24] (docs/results/dev/v1-int-gc240-paired.json)"),
     finetune_steps: Optional[int] = typer.Option(None, help="OSVOS fine-tuning steps of each propagation and job"),
     submit: str = typer.Option("auto", help="auto (Prefect deployment if configured, else local) | prefect | local"),
     user: Optional[str] = typer.Option(None, help="default user id in the logs (default: login name)"),
@@ -97,7 +99,7 @@ def annotate_cmd(
         overrides["flip_tta"] = flip
     if not grabcut_refine:
         overrides["grabcut_band"] = None
-    elif grabcut_max_side is not None:
+    elif grabcut_max_side:
         overrides["grabcut_max_side"] = grabcut_max_side
     method = build_method(spec, device=dev, **overrides)
     runner = JobRunner(spec=spec, out=out or Path(default_out()), roots=root_list, mode=submit, device=dev,
