@@ -196,16 +196,17 @@ def log_counts(text: str) -> dict[str, int]:
 
 def netns_missing() -> str | None:
     """Why workers cannot get network namespaces here (None: they can): root and ``ip`` are needed,
-    and creating a namespace must work (a container may forbid it)."""
+    and a namespace, a bridge and a veth pair must be creatable (a container may forbid any of them):
+    a one-worker :class:`WorkerNetwork` is set up and torn down to find out."""
     if os.geteuid() != 0:
         return "network namespaces need root"
     if shutil.which("ip") is None:
         return "the `ip` command (iproute2) is not installed"
-    probe = f"ivos-probe-{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
-    if made.returncode != 0:
-        return f"`ip netns add` failed: {made.stderr.strip()[:200]}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
+    try:
+        with WorkerNetwork(["probe"]):
+            pass
+    except (RuntimeError, OSError, StopIteration) as exc:
+        return f"network namespaces unavailable here: {exc}"[:300]
     return None
 
 
