@@ -15,7 +15,7 @@ item 4); this generator only feeds the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -143,14 +143,9 @@ def _chunks(cfg: SynthConfig, prefix: str, chunk: int) -> list[tuple[SynthConfig
     if cfg.n_sessions <= chunk:
         return [(cfg, prefix)]
     n_users = cfg.n_users or cfg.n_sessions // 20 + 1
-    out = []
-    for i, lo in enumerate(range(0, cfg.n_sessions, chunk)):
-        n = min(chunk, cfg.n_sessions - lo)
-        sub = SynthConfig(n_sessions=n, seed=cfg.seed * 100_003 + i, n_users=n_users, n_days=cfg.n_days,
-                          start=cfg.start, pattern_probs=cfg.pattern_probs, refine_share=cfg.refine_share,
-                          mean_extra_iterations=cfg.mean_extra_iterations)
-        out.append((sub, f"{prefix}c{i:04d}-"))
-    return out
+    return [(replace(cfg, n_sessions=min(chunk, cfg.n_sessions - lo), seed=cfg.seed * 100_003 + i, n_users=n_users),
+             f"{prefix}c{i:04d}-")
+            for i, lo in enumerate(range(0, cfg.n_sessions, chunk))]
 
 
 def write_logs(out: Path | str, cfg: SynthConfig, prefix: str = "synth-", *, chunk: int = CHUNK_SESSIONS) -> Path:
@@ -159,37 +154,28 @@ def write_logs(out: Path | str, cfg: SynthConfig, prefix: str = "synth-", *, chu
     More than ``chunk`` sessions are generated chunk by chunk and appended (Parquet: row groups of
     one writer), so 10M sessions need a chunk's memory, not 35 GB; a run of at most ``chunk``
     sessions is what it always was."""
-    import pyarrow.parquet as pq
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = _chunks(cfg, prefix, chunk)
-    if out.suffix == ".parquet" and len(parts) == 1:
-        generate_documents(cfg, prefix).write_parquet(str(out), compression="zstd")
-        return out
-    writer = None
-    try:
-        with (open(out, "w", encoding="utf-8") if out.suffix != ".parquet" else _nullfile()) as fh:
+    if out.suffix != ".parquet":
+        with open(out, "w", encoding="utf-8") as fh:
             for sub_cfg, sub_prefix in parts:
-                rel = generate_documents(sub_cfg, sub_prefix)
-                if out.suffix == ".parquet":
-                    table = rel.to_arrow_table()
-                    if writer is None:
-                        writer = pq.ParquetWriter(str(out), table.schema, compression="zstd")
-                    writer.write_table(table, row_group_size=100_000)
-                else:
-                    for (doc,) in rel.fetchall():
-                        fh.write(doc)
-                        fh.write("\n")
-    finally:
-        if writer is not None:
-            writer.close()
+                for (doc,) in generate_documents(sub_cfg, sub_prefix).fetchall():
+                    fh.write(doc)
+                    fh.write("\n")
+    elif len(parts) == 1:
+        generate_documents(cfg, prefix).write_parquet(str(out), compression="zstd")
+    else:
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for sub_cfg, sub_prefix in parts:
+                table = generate_documents(sub_cfg, sub_prefix).to_arrow_table()
+                if writer is None:
+                    writer = pq.ParquetWriter(str(out), table.schema, compression="zstd")
+                writer.write_table(table, row_group_size=100_000)
+        finally:
+            if writer is not None:
+                writer.close()
     return out
-
-
-class _nullfile:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
