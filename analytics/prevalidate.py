@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import duckdb
 
+    from analytics.batch_tables import BatchTables
+
 INT = frozenset({"UBIGINT", "BIGINT"})
 NUM = frozenset({"UBIGINT", "BIGINT", "DOUBLE"})
 STR = frozenset({"VARCHAR"})
@@ -78,32 +80,30 @@ def fitting_structures(structures: list[str | None]) -> list[str]:
     return [s for s in structures if s is not None and structure_fits(s)]
 
 
-def run_fast_path(con: "duckdb.DuckDBPyConnection") -> int:
-    """Parse and pre-validate ``_raw_batch`` (position, document) into ``_checked`` and list the
-    accepted positions in ``_fast``; returns how many were accepted."""
+def run_fast_path(con: "duckdb.DuckDBPyConnection", tables: "BatchTables") -> int:
+    """Parse and pre-validate ``_raw_batch`` (position, document) into the batch table ``_checked``
+    and list the accepted positions in ``_fast``; returns how many were accepted."""
     import pyarrow as pa
 
     from analytics.sqlfiles import read_sql, registered
 
-    con.execute(read_sql("load/prevalidate.sql"))
+    tables.create("_checked", read_sql("load/prevalidate.sql"))
     structures = [r[0] for r in con.execute(read_sql("load/fast_structures.sql")).fetchall()]
     good = pa.table({"structure": pa.array(fitting_structures(structures), pa.string())})
     with registered(con, "_good_structures", good):
-        con.execute(read_sql("load/fast_accepted.sql"))
-    return int(con.execute("select count(*) from _fast").fetchall()[0][0])
+        return tables.create("_fast", read_sql("load/fast_accepted.sql"))
 
 
 def fast_accepts(con: "duckdb.DuckDBPyConnection", documents: list[str]) -> list[bool]:
     """For each document, whether the fast path accepts it (tests; needs the store's macros)."""
     import pyarrow as pa
 
+    from analytics.batch_tables import BatchTables
     from analytics.sqlfiles import registered
 
     raw = pa.table({"position": pa.array(range(1, len(documents) + 1), pa.int64()),
                     "document": pa.array(documents, pa.string())})
-    with registered(con, "_raw_batch", raw):
-        run_fast_path(con)
-    accepted = {r[0] for r in con.execute("select position from _fast").fetchall()}
-    con.execute("drop table _checked")
-    con.execute("drop table _fast")
+    with BatchTables(con) as tables, registered(con, "_raw_batch", raw):
+        run_fast_path(con, tables)
+        accepted = {r[0] for r in con.execute("select position from _fast").fetchall()}
     return [i + 1 in accepted for i in range(len(documents))]

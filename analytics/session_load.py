@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pyarrow as pa
 
+from analytics.batch_tables import BatchTables
 from analytics.bookkeeping import (
     SNIPPET_CHARS,
     LoadReport,
@@ -38,7 +39,6 @@ __all__ = ["BatchResult", "load_batch"]
 
 #: given the number of documents for the model, the process pool to validate them (or None)
 PoolFor = Callable[[int], "Executor | None"]
-_TEMP_TABLES = ("_checked", "_fast", "_slow_docs", "_stage")
 
 
 @dataclass
@@ -56,19 +56,19 @@ def load_batch(con: "duckdb.DuckDBPyConnection", batch: RawBatch, path: Path, sh
     loaded_at = now()
     quarantine = [quarantine_row(path, sha, r.position, "session", None, r.error or "unreadable", r.snippet, loaded_at)
                   for r in batch.unreadable]
-    with registered(con, "_raw_batch", batch.raw):
-        n_fast = run_fast_path(con)
-    n_model = _validate_slow_path(con, path, sha, quarantine, loaded_at, pool_for)
-    con.execute(read_sql("load/stage_sessions.sql"))
-    rep = _insert_sessions(con, path, sha, quarantine, loaded_at)
-    for t in _TEMP_TABLES:
-        con.execute(f"drop table if exists {t}")
+    # the batch's intermediate tables are Arrow, not temp tables: see analytics.batch_tables
+    with BatchTables(con) as tables:
+        with registered(con, "_raw_batch", batch.raw):
+            n_fast = run_fast_path(con, tables)
+        n_model = _validate_slow_path(con, tables, path, sha, quarantine, loaded_at, pool_for)
+        tables.create("_stage", read_sql("load/stage_sessions.sql"))
+        rep = _insert_sessions(con, tables, path, sha, quarantine, loaded_at)
     insert_quarantine(con, quarantine)
     rep.quarantined += len(quarantine)
     return BatchResult(rep, n_fast, n_model)
 
 
-def _validate_slow_path(con: "duckdb.DuckDBPyConnection", path: Path, sha: str, quarantine: list[dict[str, Any]],
+def _validate_slow_path(con: "duckdb.DuckDBPyConnection", tables: BatchTables, path: Path, sha: str, quarantine: list[dict[str, Any]],
                         loaded_at: datetime, pool_for: PoolFor) -> int:
     """Validate the documents the fast path did not accept with the session model: the accepted
     ones go to ``_slow_docs``, the others to ``quarantine`` (rows). Returns how many there were."""
@@ -90,11 +90,11 @@ def _validate_slow_path(con: "duckdb.DuckDBPyConnection", path: Path, sha: str, 
         "canonical": pa.array([v.canonical for v in ok], pa.string()),
     })
     with registered(con, "_slow_ok", slow_ok):
-        con.execute(read_sql("load/slow_docs.sql"))
+        tables.create("_slow_docs", read_sql("load/slow_docs.sql"))
     return len(items)
 
 
-def _insert_sessions(con: "duckdb.DuckDBPyConnection", path: Path, sha: str, quarantine: list[dict[str, Any]],
+def _insert_sessions(con: "duckdb.DuckDBPyConnection", tables: BatchTables, path: Path, sha: str, quarantine: list[dict[str, Any]],
                      loaded_at: datetime) -> LoadReport:
     """Insert the new sessions of ``_stage`` (accepted documents) and count the rest.
 
@@ -112,9 +112,7 @@ def _insert_sessions(con: "duckdb.DuckDBPyConnection", path: Path, sha: str, qua
             f"{row.kept_from} with different content (policy: the first loaded document is kept)",
             row.snippet, loaded_at,
         ))
-    con.execute(read_sql("load/new_docs.sql"), {"source_file": str(path), "loaded_at": loaded_at})
-    n_new = con.execute("select count(*) from _new_docs").fetchall()[0][0]
+    n_new = tables.create("_new_docs", read_sql("load/new_docs.sql"), {"source_file": str(path), "loaded_at": loaded_at})
     for name in ("insert_sessions", "insert_frames", "insert_iterations", "insert_inputs"):
         con.execute(read_sql(f"load/{name}.sql"))
-    con.execute("drop table _new_docs")
     return LoadReport(loaded=int(n_new), unchanged=n_unchanged)

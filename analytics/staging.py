@@ -18,9 +18,11 @@ Parquet whole row groups before it are not even read.
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +30,9 @@ import pyarrow.compute as pc
 
 from analytics.sources import DOCUMENT_COLUMN, RawRecord, decode_record, iter_records
 
-__all__ = ["RawBatch", "stream_batches"]
+__all__ = ["RawBatch", "read_ahead", "stream_batches"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -142,3 +146,50 @@ def stream_batches(path: Path, kind: str, batch_size: int, start_after: int = 0)
         return
     for records in iter_records(path, kind, batch_size, start_after=start_after):
         yield from_records(records)
+
+
+_DONE = object()
+
+
+def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced by a background thread up to ``depth`` items ahead of the consumer.
+
+    Why: reading and decoding the next batch (Parquet pages, Arrow arrays: C++ code that releases
+    the GIL) overlaps the current batch's DuckDB statements, which leave a core idle in their
+    single-threaded parts. Memory grows by ``depth`` batches. An exception of the producer is raised
+    in the consumer at the point it happened; a consumer that stops early (an error while loading a
+    batch) stops the producer."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -71,7 +71,7 @@ from analytics.connection import (
 from analytics.session_load import load_batch
 from analytics.snapshot import publish_snapshot, snapshot_path
 from analytics.sources import SourceKind, expand_paths
-from analytics.staging import stream_batches
+from analytics.staging import read_ahead, stream_batches
 from analytics.validation import PARALLEL_MIN_RECORDS
 from ivos_core.utils import file_sha256
 
@@ -182,7 +182,7 @@ class AnalyticsStore:
         progress = read_progress(self.con, sha)
         if progress.position:
             log.info("%s: resuming after record %d (%d committed)", path, progress.position, progress.n_records)
-        for batch in stream_batches(path, kind, self.batch_size, start_after=progress.position):
+        for batch in read_ahead(stream_batches(path, kind, self.batch_size, start_after=progress.position)):
             self._in_transaction(lambda b=batch: self._commit_batch(path, sha, b, progress))
             log.info("%s: committed through record %d (%d records)", path, progress.position, progress.n_records)
         rep = progress.report or LoadReport(files_loaded=1)

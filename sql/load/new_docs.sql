@@ -1,6 +1,6 @@
+-- the batch table _new_docs (analytics.batch_tables: registered as Arrow for the rest of the batch)
 -- the parsed documents of the batch's new sessions (first of their id in the batch, id not stored
 -- yet), one row each; the insert_*.sql statements flatten them.
-create or replace temp table _new_docs as
 with new as (
     select s.position, s.session_id, s.created_at, s.content_sha256, s.fast
     from _stage as s

@@ -1,10 +1,10 @@
+-- the batch table _checked (analytics.batch_tables: registered as Arrow for the rest of the batch)
 -- Stage 1 of the session fast path: parse every raw document of the batch (_raw_batch: position,
 -- document) once into a typed struct, its JSON structure (checked against the schema by
 -- analytics.prevalidate, which knows the allowed keys and types) and the key counts that
 -- session_doc_keys compares. Only "plain" documents are parsed here: valid JSON, no backslash
 -- escapes, no JSON null / NaN / Infinity, no trailing comma (which DuckDB's parser tolerates and
 -- the JSON standard does not); everything else goes straight to the pydantic model.
-create or replace temp table _checked as
 with raw as (
     select
         position,

@@ -1,7 +1,7 @@
+-- the batch table _stage (analytics.batch_tables: registered as Arrow for the rest of the batch)
 -- the accepted documents of a batch, keys only: those the fast path accepted (_checked rows listed
 -- in _fast) and those the session model accepted (_slow_docs). content_sha256 (the duplicate
 -- policy) hashes the minified original; rn = 1 marks the first of a session_id in the batch.
-create or replace temp table _stage as
 with accepted as (
     select c.position, c.doc.session_id as session_id, c.doc.created_at::timestamptz as created_at,
            sha256(json(c.document)) as content_sha256, true as fast
