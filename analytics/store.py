@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from contextlib import closing
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -182,9 +183,11 @@ class AnalyticsStore:
         progress = read_progress(self.con, sha)
         if progress.position:
             log.info("%s: resuming after record %d (%d committed)", path, progress.position, progress.n_records)
-        for batch in read_ahead(stream_batches(path, kind, self.batch_size, start_after=progress.position)):
-            self._in_transaction(lambda b=batch: self._commit_batch(path, sha, b, progress))
-            log.info("%s: committed through record %d (%d records)", path, progress.position, progress.n_records)
+        # closing(): a failed batch stops the read-ahead thread now, not when the traceback is freed
+        with closing(read_ahead(stream_batches(path, kind, self.batch_size, start_after=progress.position))) as batches:
+            for batch in batches:
+                self._in_transaction(lambda b=batch: self._commit_batch(path, sha, b, progress))
+                log.info("%s: committed through record %d (%d records)", path, progress.position, progress.n_records)
         rep = progress.report or LoadReport(files_loaded=1)
 
         def finish() -> None:

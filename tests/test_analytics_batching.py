@@ -84,3 +84,21 @@ def test_a_load_leaves_no_batch_tables_or_temp_tables_behind(tmp_path: Path) -> 
         temp_views = s.con.execute("select view_name from duckdb_views() where temporary and not internal").fetchall()
         assert temp_tables == [] and [v for (v,) in temp_views if v.startswith("_")] == []
         assert s.counts()["inputs"] == s.con.execute("select sum(n_inputs) from sessions").fetchall()[0][0]
+
+
+def test_a_failed_batch_stops_the_read_ahead_thread_before_the_error_is_handled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import analytics.store as store_module
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    lines = [json.dumps(session(f"s{i}")) for i in range(40)]
+    with AnalyticsStore(tmp_path / "a.duckdb", workers=1, batch_size=5) as s:
+        monkeypatch.setattr(store_module, "load_batch", failing)
+        try:
+            s.load([jsonl(tmp_path / "s.jsonl", lines)])
+        except RuntimeError:
+            # still inside the handler (the traceback alive): the producer is already gone
+            assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+        else:
+            pytest.fail("the load did not fail")
