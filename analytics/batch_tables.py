@@ -18,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from analytics.staging import RAW_CHUNK_ROWS
+
 if TYPE_CHECKING:
     import duckdb
 
 __all__ = ["BatchTables", "CHUNK_ROWS"]
 
-#: rows per Arrow record batch of a batch table (the unit of DuckDB's parallel scan over it)
-CHUNK_ROWS = 4096
+#: rows per Arrow record batch of a batch table (the unit of DuckDB's parallel scan over it): the
+#: same chunking as the staged raw documents, for the same reason
+CHUNK_ROWS = RAW_CHUNK_ROWS
 
 
 class BatchTables:
