@@ -40,10 +40,6 @@ class BatchTables:
     def create(self, name: str, select: str, params: dict[str, Any] | None = None) -> int:
         """Run ``select`` and register its rows as ``name`` (replacing an earlier one); returns the row count."""
         table = self.con.sql(select, params=params).to_arrow_table(CHUNK_ROWS)
-        return self.add(name, table)
-
-    def add(self, name: str, table: pa.Table) -> int:
-        """Register an Arrow table built in Python as ``name`` for the rest of the batch."""
         if name in self._tables:
             self.con.unregister(name)
         self.con.register(name, table)
