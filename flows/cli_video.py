@@ -53,6 +53,9 @@ def train_osvos_cmd(
         None, "--stills", help="COCO_MVal root: its train.txt instances join as one-frame sequences"),
     holdout_dev: bool = typer.Option(
         False, "--holdout-dev", help="leave the video development sequences (hockey, lucia, surf) out"),
+    holdout: Optional[str] = typer.Option(
+        None, "--holdout", help="comma-separated DAVIS sequences to leave out as well (recorded in the checkpoint; "
+                                "a cross-validation fold that `ivos eval video-select` may then develop on)"),
     steps: Optional[int] = typer.Option(None, "--steps", help="set the preset's training steps"),
     lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (cosine decay to a tenth)"),
     keep_snapshots: bool = typer.Option(
@@ -70,7 +73,8 @@ def train_osvos_cmd(
         root=str(root), out=str(out), config=config, max_steps=max_steps, resume=resume, split=split,
         overrides={"batch_size": batch_size, "crop": crop, "device": device, "seed": seed, "steps": steps, "lr": lr,
                    "pretrained": _weights_file(init_from),
-                   "keep_snapshots": keep_snapshots or None},
+                   "keep_snapshots": keep_snapshots or None,
+                   "held_out": tuple(x.strip() for x in holdout.split(",") if x.strip()) if holdout else None},
         stills=str(stills) if stills else None, holdout_dev=holdout_dev,
     )
     what = (f"resumed at step {info['start_step']}" if info["resumed"]
@@ -186,7 +190,9 @@ def select_video_cmd(
     osvos_parent: Path = typer.Option(..., "--osvos-parent", help="OSVOS parent checkpoint"),
     out: Path = typer.Option(Path("docs/results/dev/video-selection.json"), "--out", help="selection JSON"),
     sequences: str = typer.Option(",".join(VIDEO_DEV_SEQUENCES_DEFAULT), "--sequences",
-                                  help="development sequences only (a val sequence is refused)"),
+                                  help="development sequences only: hockey, lucia, surf, or training sequences "
+                                       "the parent was trained without (`ivos train osvos --holdout`); a val "
+                                       "sequence is refused"),
     split: str = typer.Option("train", "--split"),
     steps: str = typer.Option("100,200", "--steps", help="fine-tuning steps to try"),
     lrs: str = typer.Option("default,0.003,0.01", "--lr", help="learning rates to try ('default' = the network's)"),
@@ -214,10 +220,11 @@ def select_video_cmd(
 
     from ivos_core.splits import TestSetError
     from ivos_core.utils import atomic_write
-    from ivos_core.video_select import SelectionGrid, check_development, select_video_settings
+    from ivos_core.video_select import SelectionGrid, check_development, parent_fold, select_video_settings
 
     try:
-        seqs = check_development(_csv(sequences) or [], split)
+        fold = parent_fold(osvos_parent, root) if split == "train" else ()
+        seqs = check_development(_csv(sequences) or [], split, fold=fold)
         pairs = tuple((float(p.split(":")[0]), float(p.split(":")[1]) if ":" in p else 1.0) for p in _csv(priors) or ["0:1"])
         grid = SelectionGrid(
             finetune_steps=tuple(int(x) for x in _csv(steps) or ["100"]),

@@ -49,9 +49,9 @@ def train_parent_task(
     from ivos_core.splits import VIDEO_DEV_SEQUENCES
 
     cfg = OSVOSTrainConfig.from_dict(config)
-    sequences = parent_training_sequences(
-        root, stills_root=stills, holdout=VIDEO_DEV_SEQUENCES if holdout_dev else (), split=split, year=year
-    )
+    if holdout_dev:  # recorded in the checkpoint with any other held-out sequences
+        cfg = replace(cfg, held_out=(*cfg.held_out, *VIDEO_DEV_SEQUENCES))
+    sequences = parent_training_sequences(root, stills_root=stills, holdout=cfg.held_out, split=split, year=year)
     logger = get_run_logger()
     logger.info("training OSVOS %s on %d %s sequences for %d steps -> %s", cfg.model, len(sequences), split, cfg.steps, out)
     fp = FlowProgress(artifact_key("train-osvos", cfg.model), f"OSVOS {cfg.model} parent", terminal=False)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,11 +34,12 @@ from ivos_core.splits import VIDEO_DEV_SEQUENCES, TestSetError, require_developm
 from ivos_core.utils import atomic_write
 from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
 
-__all__ = ["SelectionGrid", "check_development", "select_video_settings"]
+__all__ = ["SelectionGrid", "check_development", "parent_fold", "select_video_settings"]
 
 
-def check_development(sequences: Sequence[str], split: str = "train") -> tuple[str, ...]:
-    """The sequences if every one is a video development sequence of DAVIS ``split`` (train);
+def check_development(sequences: Sequence[str], split: str = "train", *, fold: Collection[str] = ()) -> tuple[str, ...]:
+    """The sequences if every one is a video development sequence of DAVIS ``split`` (train) or a
+    training sequence in ``fold`` (:func:`parent_fold`: held out of the parent being evaluated);
     else :class:`~ivos_core.splits.TestSetError` (e.g. any DAVIS val sequence)."""
     seqs = tuple(dict.fromkeys(s.strip() for s in sequences if s and s.strip()))
     if not seqs:
@@ -46,10 +47,35 @@ def check_development(sequences: Sequence[str], split: str = "train") -> tuple[s
     if split != "train":
         require_development("davis", split, what="video settings selection")
     for s in seqs:
-        require_development("davis", s, what="video settings selection")
-        if s not in VIDEO_DEV_SEQUENCES:  # belt and braces: role_of is the table, this the list
-            raise TestSetError(f"{s} is not a video development sequence ({', '.join(VIDEO_DEV_SEQUENCES)})")
+        if s in fold:
+            continue
+        if s not in VIDEO_DEV_SEQUENCES:
+            raise TestSetError(f"{s} is not a video development sequence ({', '.join(VIDEO_DEV_SEQUENCES)}) nor a "
+                               "training sequence held out of this parent (`ivos train osvos --holdout`)")
+        require_development("davis", s, what="video settings selection")  # belt and braces: role_of is the table
     return seqs
+
+
+def parent_fold(parent: str | Path, root: str | Path) -> tuple[str, ...]:
+    """The DAVIS training sequences the parent never saw: its checkpoint's ``held_out`` list
+    (``ivos train osvos --holdout``) that are train-split sequences of the DAVIS ``root``.
+
+    Why: three development sequences did not predict DAVIS val (slow, rigid objects against val's
+    fast, deforming ones); a parent trained without a fold of the training sequences makes that
+    fold development data for choosing adaptation and propagation settings (cross-validation),
+    without touching a test sequence. A val sequence can never qualify: it is not in the train split.
+    """
+    try:
+        doc = json.loads(Path(str(parent) + ".json").read_text())
+    except (OSError, ValueError):
+        return ()
+    held = [s for s in (doc.get("config") or {}).get("train", {}).get("held_out") or () if s not in VIDEO_DEV_SEQUENCES]
+    if not held:
+        return ()
+    from ivos_core.data import DavisDataset
+
+    train = set(DavisDataset(root, split="train").sequences())
+    return tuple(s for s in held if s in train)
 
 
 @dataclass(frozen=True)
@@ -134,7 +160,7 @@ def select_video_settings(
     from ivos_core.davis.config import DavisEvalConfig
     from ivos_core.training.osvos_parent import load_parent
 
-    seqs = check_development(sequences, split)
+    seqs = check_development(sequences, split, fold=parent_fold(parent, root) if split == "train" else ())
     grid = grid or SelectionGrid()
     say = log or (lambda msg: None)
     tag = _file_tag(parent)
@@ -166,8 +192,10 @@ def select_video_settings(
     for c in candidates.values():
         c["J_mean"] = float(np.mean([c["J"][s] for s in seqs]))
     ranked = list(candidates.values())
-    return _selection_document(ranked, root=root, split=split, seqs=seqs, parent=parent, grid=grid, seed=seed,
-                               seconds=round(time.perf_counter() - t_all, 1))
+    doc = _selection_document(ranked, root=root, split=split, seqs=seqs, parent=parent, grid=grid, seed=seed,
+                              seconds=round(time.perf_counter() - t_all, 1))
+    doc["fold_sequences"] = [s for s in seqs if s not in VIDEO_DEV_SEQUENCES]  # held out of this parent only
+    return doc
 
 
 def _evaluate_sequence(model: Any, sequence: Any, name: str, ft: OSVOSOptions, grid: SelectionGrid,

@@ -246,6 +246,40 @@ def test_video_select_cli_refuses_val_and_selects_on_dev(tmp_path):
     assert json.loads(out.read_text())["candidates"] == doc["candidates"]
 
 
+def test_video_select_accepts_training_sequences_held_out_of_the_parent(tmp_path):
+    """A cross-validation fold: a training sequence the parent never saw is development data for
+    that parent only; another parent, or a val sequence named in the held-out list, is refused."""
+    from ivos_core.checkpoints import save_checkpoint
+    from ivos_core.data.synthetic import write_synthetic_video
+    from ivos_core.models.osvos import build_osvos
+    from ivos_core.splits import TestSetError
+    from ivos_core.training.osvos_parent import OSVOSTrainConfig
+    from ivos_core.video_select import SelectionGrid, check_development, parent_fold, select_video_settings
+
+    root = tmp_path / "DAVIS"
+    write_synthetic_video(root, "kite-walk", n_frames=5, seed=1, height=48, width=64, split="train")
+    write_synthetic_video(root, "blackswan", n_frames=5, seed=2, height=48, width=64, split="val")
+    torch.manual_seed(0)
+    net = build_osvos("lite")
+    cfg = OSVOSTrainConfig(held_out=("kite-walk", "hockey", "blackswan", "kite-walk"))
+    assert cfg.held_out == ("blackswan", "hockey", "kite-walk")
+    assert OSVOSTrainConfig.from_dict(cfg.to_dict()).held_out == cfg.held_out
+    save_checkpoint(tmp_path / "fold", net, {"kind": "osvos", "model": "lite", "train": cfg.to_dict()}, step=1)
+    save_checkpoint(tmp_path / "full", net, {"kind": "osvos", "model": "lite", "train": OSVOSTrainConfig().to_dict()})
+    assert parent_fold(tmp_path / "fold", root) == ("kite-walk",)  # blackswan is not a train sequence
+    assert parent_fold(tmp_path / "full", root) == ()
+    with pytest.raises(TestSetError, match="held out of this parent"):
+        check_development(["kite-walk"], "train", fold=parent_fold(tmp_path / "full", root))
+    with pytest.raises(TestSetError):
+        check_development(["blackswan"], "train", fold=parent_fold(tmp_path / "fold", root))
+    grid = SelectionGrid(finetune_steps=(2,), finetune_lr=(None,), priors=((0.0, 1.0),), frame_stride=1, max_side=None)
+    doc = select_video_settings(root, tmp_path / "fold", grid, sequences=["kite-walk"])
+    assert doc["sequences"] == ["kite-walk"] and doc["fold_sequences"] == ["kite-walk"]
+    assert 0 <= doc["choice"]["J_mean"] <= 1
+    with pytest.raises(TestSetError):
+        select_video_settings(root, tmp_path / "full", grid, sequences=["kite-walk"])
+
+
 def test_correction_frames_adds_the_next_worst_frames(davis_root, tmp_path):
     """k worst frames: Table 3 still reads the worst one; the corrections table and the
     ``table3_frames`` summary hold all k, worst first, with per-frame gains."""

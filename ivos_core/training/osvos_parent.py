@@ -91,8 +91,12 @@ class OSVOSTrainConfig:
     #: also keep ``snapshots/stepNNNNNN`` (weights only) at every checkpoint, to choose among them
     #: on the video development sequences
     keep_snapshots: bool = False
+    #: DAVIS sequences left out of training, recorded in the checkpoint's config so that a video
+    #: selection can check it develops on sequences this parent never saw (a cross-validation fold)
+    held_out: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.held_out = tuple(sorted(dict.fromkeys(str(s) for s in self.held_out)))
         if self.model not in OSVOS_NAMES:
             raise ValueError(f"OSVOSTrainConfig.model must be one of {OSVOS_NAMES}, got {self.model!r}")
         for name in ("steps", "batch_size", "crop", "checkpoint_every"):
@@ -111,6 +115,7 @@ class OSVOSTrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["scale_range"] = list(self.scale_range)
+        d["held_out"] = list(self.held_out)
         return d
 
     @classmethod
@@ -118,6 +123,8 @@ class OSVOSTrainConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         if "scale_range" in known:
             known["scale_range"] = tuple(known["scale_range"])
+        if "held_out" in known:
+            known["held_out"] = tuple(known["held_out"] or ())
         return cls(**known)
 
 
