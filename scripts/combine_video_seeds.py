@@ -1,8 +1,10 @@
 """Combine `ivos eval video-select` runs of the same grid with different seeds into one selection
-file: per candidate its J per sequence and seed, the mean over both, and the choice by the rule
+file (also runs on different sequences with different parents: the development sequences with the
+shipped parent plus a fold of training sequences with a parent trained without them; each
+sequence is run with one parent): per candidate its J per sequence and seed, the mean over both, and the choice by the rule
 declared before the runs (the highest mean J over sequences and seeds; ties: the earlier, i.e.
-cheaper or default, candidate). Fails unless every run holds the same candidates and sequences
-and names a development split.
+cheaper or default, candidate). Fails unless every run holds the same candidates, every seed
+covers the same sequences, and every run names a development split.
 
 Usage: python scripts/combine_video_seeds.py OUT.json RUN_SEED0.json RUN_SEED1.json [...] [--what TEXT]
 """
@@ -19,25 +21,41 @@ import numpy as np
 
 def combine(runs: list[dict], what: str) -> dict:
     labels = [c["label"] for c in runs[0]["candidates"]]
-    seqs = runs[0]["sequences"]
+    seqs: list[str] = []
+    parents: dict[str, str] = {}
     for r in runs:
-        if [c["label"] for c in r["candidates"]] != labels or r["sequences"] != seqs:
-            raise SystemExit("the runs do not hold the same candidates and sequences")
+        if [c["label"] for c in r["candidates"]] != labels:
+            raise SystemExit("the runs do not hold the same candidates")
         if r["split"] != "train":
             raise SystemExit(f"run with split {r['split']!r}: video settings are chosen on the train (development) sequences")
+        for s in r["sequences"]:
+            if parents.setdefault(s, r["parent"]) != r["parent"]:
+                raise SystemExit(f"sequence {s} was run with two parents ({parents[s]}, {r['parent']})")
+            if s not in seqs:
+                seqs.append(s)
     cands = []
     for i, label in enumerate(labels):
-        per_seed = {str(r["seed"]): r["candidates"][i]["J"] for r in runs}
+        per_seed: dict[str, dict[str, float]] = {}
+        for r in runs:
+            js = per_seed.setdefault(str(r["seed"]), {})
+            for s, v in r["candidates"][i]["J"].items():
+                if s in js:
+                    raise SystemExit(f"sequence {s} appears twice for seed {r['seed']}")
+                js[s] = v
+        if any(set(js) != set(seqs) for js in per_seed.values()):
+            raise SystemExit("every seed must cover the same sequences")
         j_mean = float(np.mean([v for js in per_seed.values() for v in js.values()]))
         cands.append({"label": label, "options": runs[0]["candidates"][i]["options"], "J_by_seed": per_seed,
                       "J_mean_by_seed": {s: float(np.mean(list(js.values()))) for s, js in per_seed.items()},
                       "J_mean": j_mean})
     best = max(cands, key=lambda c: c["J_mean"])
+    folds = sorted({s for r in runs for s in r.get("fold_sequences", [])})
     return {
         "what": what,
         "rule": "highest mean J over the development sequences and the seeds (declared before the runs)",
         "created_at": datetime.now(timezone.utc).isoformat(),
-        "sequences": seqs, "seeds": [r["seed"] for r in runs], "parent": runs[0]["parent"],
+        "sequences": seqs, "seeds": sorted({r["seed"] for r in runs}), "parent": runs[0]["parent"],
+        **({"parents": parents, "fold_sequences": folds} if len(set(parents.values())) > 1 or folds else {}),
         "frame_stride": runs[0]["frame_stride"], "max_side": runs[0]["max_side"],
         "runs": [str(r.get("_path")) for r in runs],
         "candidates": cands,
