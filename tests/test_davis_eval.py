@@ -170,8 +170,12 @@ def test_flows(prefect_harness, davis_root, tmp_path):
     from flows.train_osvos import make_config, train_osvos_flow
 
     info = train_osvos_flow(root=str(davis_root), out=str(tmp_path / "parent"), config="lite", max_steps=2,
-                            split="val", overrides={"batch_size": 2, "crop": 48, "device": "cpu"})
+                            split="val", overrides={"batch_size": 2, "crop": 48, "device": "cpu", "held_out": ("other",)},
+                            holdout_dev=True)
     assert info["steps_run"] == 2 and (tmp_path / "parent" / "parent.json").is_file()
+    # what the parent never saw is recorded with it (a fold `ivos eval video-select` may develop on)
+    held = json.loads((tmp_path / "parent" / "parent.json").read_text())["config"]["train"]["held_out"]
+    assert held == ["hockey", "lucia", "other", "surf"]
     again = train_osvos_flow(root=str(davis_root), out=str(tmp_path / "parent"), config="lite", max_steps=2,
                              split="val", overrides={"batch_size": 2, "crop": 48, "device": "cpu"})
     assert again["steps_run"] == 0 and again["resumed"]  # resumed at the end: nothing left to do
