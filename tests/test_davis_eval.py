@@ -241,7 +241,7 @@ def test_video_select_cli_refuses_val_and_selects_on_dev(tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["sequences"] == ["hockey"] and len(doc["candidates"]) == 2
-    assert {c["label"] for c in doc["candidates"]} == {"steps5-side320-noprior-thr0.8", "steps5-side320-prior10in0-thr0.8"}
+    assert {c["label"] for c in doc["candidates"]} == {"steps5-side320-noprior-thr0.8", "steps5-side320-prior10in0dil0.06-thr0.8"}
     assert all(0 <= c["J"]["hockey"] <= 1 for c in doc["candidates"])
     assert doc["choice"]["label"] in {c["label"] for c in doc["candidates"]}
     # re-runnable: the second run reads the cache and gives the same numbers
@@ -322,7 +322,7 @@ def test_flip_settings_change_the_fingerprint_only_when_on():
 def test_bn_dilation_and_threshold_reach_the_osvos_options_and_the_fingerprint():
     base = DavisEvalConfig()
     assert DavisEvalConfig(interactive_input_size=480).fingerprint() != base.fingerprint()
-    for change in ({"freeze_bn": not base.freeze_bn}, {"prior_dilation": 0.06}, {"mask_threshold": 0.4}):
+    for change in ({"freeze_bn": not base.freeze_bn}, {"prior_dilation": 0.09}, {"mask_threshold": 0.4}):
         cfg = DavisEvalConfig(**change)
         assert cfg.fingerprint() != base.fingerprint()
         (key, value), = change.items()
