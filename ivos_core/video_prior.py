@@ -147,6 +147,8 @@ class OSVOSOptions:
             parts.append("flip")
         if self.mask_threshold != 0.5:
             parts.append(f"thr{self.mask_threshold:g}")
+        if self.uses_prior and self.flow_max_side != 160:
+            parts.append(f"flow{self.flow_max_side}")
         return "-".join(parts)
 
 

@@ -98,6 +98,8 @@ class SelectionGrid:
     #: the prior's band around the warped mask and the mask threshold (propagation settings)
     prior_dilation: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.prior_dilation,)
     mask_threshold: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.mask_threshold,)
+    #: the longer side the prior's optical flow is computed at (a propagation setting; prior on only)
+    flow_max_side: tuple[int, ...] = (DEFAULT_OSVOS_OPTIONS.flow_max_side,)
     frame_stride: int = 2
     max_side: int | None = 320
     base: OSVOSOptions = DEFAULT_OSVOS_OPTIONS
@@ -112,15 +114,17 @@ class SelectionGrid:
         ]
 
     def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:
-        """The propagation variants of one fit: every prior x flip x dilation x threshold setting
-        (the dilation only where the prior is on)."""
+        """The propagation variants of one fit: every prior x flip x dilation x flow size x threshold
+        setting (the dilation and the flow size only where the prior is on)."""
         out = []
         for w, b in self.priors:
-            for d in (self.prior_dilation if w > 0 else self.prior_dilation[:1]):
-                for f in self.flip_tta:
-                    for t in self.mask_threshold:
-                        out.append(replace(ft, prior_weight=float(w), prior_inside=float(b), prior_dilation=float(d),
-                                           flip_tta=bool(f), mask_threshold=float(t)))
+            on = w > 0
+            for d in (self.prior_dilation if on else self.prior_dilation[:1]):
+                for fs in (self.flow_max_side if on else self.flow_max_side[:1]):
+                    for f in self.flip_tta:
+                        for t in self.mask_threshold:
+                            out.append(replace(ft, prior_weight=float(w), prior_inside=float(b), prior_dilation=float(d),
+                                               flow_max_side=int(fs), flip_tta=bool(f), mask_threshold=float(t)))
         return out
 
 

@@ -474,6 +474,12 @@ def test_freeze_bn_keeps_the_parents_statistics_and_threshold_moves_the_mask():
     assert len(variants) == 2 + 4  # prior off: one dilation; on: two; each with two thresholds
     assert {(v.prior_weight, v.prior_dilation) for v in variants} == {(0.0, 0.03), (10.0, 0.03), (10.0, 0.06)}
     assert len({v.label() for v in variants}) == len(variants)
+    # the flow's resolution: a propagation setting of the prior only, named in the label
+    grid = SelectionGrid(finetune_steps=(10,), finetune_lr=(None,), priors=((0.0, 1.0), (10.0, 0.0)),
+                         flow_max_side=(160, 320), mask_threshold=(0.8,))
+    variants = grid.with_priors(grid.finetune_settings()[0])
+    assert sorted((v.prior_weight, v.flow_max_side) for v in variants) == [(0.0, 160), (10.0, 160), (10.0, 320)]
+    assert len({v.label() for v in variants}) == 3 and any("flow320" in v.label() for v in variants)
 
 
 class _KeepClickedSegmenter:

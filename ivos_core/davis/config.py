@@ -96,6 +96,7 @@ class DavisEvalConfig:
     freeze_bn: bool = DEFAULT_OSVOS_OPTIONS.freeze_bn
     prior_dilation: float = DEFAULT_OSVOS_OPTIONS.prior_dilation
     mask_threshold: float = DEFAULT_OSVOS_OPTIONS.mask_threshold
+    flow_max_side: int = DEFAULT_OSVOS_OPTIONS.flow_max_side
     max_frames: int | None = None
     frame_stride: int = 1
     max_side: int | None = None
@@ -154,7 +155,7 @@ class DavisEvalConfig:
             DEFAULT_OSVOS_OPTIONS, finetune_steps=int(self.finetune_steps), finetune_lr=self.finetune_lr,
             finetune_crop=self.finetune_crop, prior_weight=float(self.prior_weight), prior_inside=float(self.prior_inside),
             flip_tta=bool(self.flip_tta), freeze_bn=bool(self.freeze_bn), prior_dilation=float(self.prior_dilation),
-            mask_threshold=float(self.mask_threshold),
+            mask_threshold=float(self.mask_threshold), flow_max_side=int(self.flow_max_side),
         )
 
     def init_settings(self) -> list[str]:
@@ -182,7 +183,7 @@ class DavisEvalConfig:
         for key, default in (("correction_frames", 1), ("local_radius", None), ("flip_tta", False),
                              ("interactive_flip", False), ("interactive_input_size", None), ("freeze_bn", False),
                              ("prior_dilation", 0.03),
-                             ("mask_threshold", 0.5)):
+                             ("mask_threshold", 0.5), ("flow_max_side", 160)):
             if d.get(key) == default:
                 d.pop(key)  # settings left at their defaults keep the fingerprints runs had before them
         d.pop("sequences", None)
