@@ -33,6 +33,19 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for a test (modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): their tensors are small, and two
+    spinning threads run many times slower on a shared 2-core machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
     """One ephemeral Prefect server for the whole test session (starting one costs 10-25 s)."""

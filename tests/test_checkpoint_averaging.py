@@ -11,12 +11,7 @@ from ivos_core.models.osvos import build_osvos
 from ivos_core.training.averaging import average_checkpoints, average_state_dicts, main
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _interactive(seed: int, tracked: int):

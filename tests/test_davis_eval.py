@@ -26,12 +26,7 @@ STEPS = 80  # fine-tuning steps; GT-initialised J measured 0.45-0.60 on "good" (
 J_MIN = 0.3
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,7 @@ from ivos_core.training.osvos_parent import ArraySequence, OSVOSTrainConfig, loa
 from ivos_core.video.finetune import _random_affine, finetune
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning threads run many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def moving_object_video(seed: int, n_frames: int = 8, height: int = 64, width: int = 96):

@@ -49,13 +49,7 @@ def tiny(tmp_path, **kw) -> TrainConfig:  # tmp_path None: pass out_dir
     return lite(**base)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny tensors, and two spinning threads crawl on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_config_round_trip_and_presets():

@@ -25,13 +25,7 @@ from tests.test_osvos import moving_object_video
 STEPS = 80  # fine-tuning steps used throughout (about 1-2 s on one core at 64x96)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning threads run many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class OracleSegmenter:
