@@ -196,10 +196,8 @@ def select_video_settings(
     for c in candidates.values():
         c["J_mean"] = float(np.mean([c["J"][s] for s in seqs]))
     ranked = list(candidates.values())
-    doc = _selection_document(ranked, root=root, split=split, seqs=seqs, parent=parent, grid=grid, seed=seed,
-                              seconds=round(time.perf_counter() - t_all, 1))
-    doc["fold_sequences"] = [s for s in seqs if s not in VIDEO_DEV_SEQUENCES]  # held out of this parent only
-    return doc
+    return _selection_document(ranked, root=root, split=split, seqs=seqs, parent=parent, grid=grid, seed=seed,
+                               seconds=round(time.perf_counter() - t_all, 1))
 
 
 def _evaluate_sequence(model: Any, sequence: Any, name: str, ft: OSVOSOptions, grid: SelectionGrid,
@@ -245,6 +243,7 @@ def _selection_document(ranked: list[dict[str, Any]], *, root: str | Path, split
         "root": str(root),
         "split": split,
         "sequences": list(seqs),
+        "fold_sequences": [s for s in seqs if s not in VIDEO_DEV_SEQUENCES],  # held out of this parent only
         "parent": str(parent),
         "parent_step": _parent_step(parent),
         "frame_stride": grid.frame_stride,
