@@ -212,8 +212,27 @@ def deploy_cmd(
         console.print(f"[green]deployed[/green] {d}")
     for s in res["skipped"]:
         console.print(f"[yellow]skipped[/yellow] {s}")
-    console.print("start workers: prefect worker start --pool ivos-gpu --limit 1 (one per GPU) "
-                  "and prefect worker start --pool ivos-cpu (data preparation, evaluation, analytics-refresh)")
+    console.print("start workers: ivos worker --pool ivos-gpu --limit 1 (one per GPU) "
+                  "and ivos worker --pool ivos-cpu (data preparation, evaluation, analytics-refresh)")
+
+
+def worker_cmd(
+    pool: str = typer.Option("ivos-gpu", help="work pool: ivos-gpu (jobs, training) or ivos-cpu (data, evaluation, analytics)"),
+    limit: Optional[int] = typer.Option(None, help="runs at once on this worker (ivos-gpu: 1 per GPU)"),
+    name: Optional[str] = typer.Option(None, help="worker name (default: Prefect's)"),
+) -> None:
+    """Start a process worker (`prefect worker start`) whose API calls, and its runs', ride out a database outage.
+
+    The process is replaced by the Prefect worker (same pid: a supervisor's signals reach it). It
+    retries HTTP 500 with backoff (PREFECT_CLIENT_RETRY_EXTRA_CODES=500, PREFECT_CLIENT_MAX_RETRIES=7
+    unless set), which Prefect's server answers while its PostgreSQL is restarting.
+    """
+    import os
+
+    from flows.deploy import worker_command, worker_env
+
+    cmd = worker_command(pool, limit=limit, name=name)
+    os.execve(cmd[0], cmd, worker_env(dict(os.environ)))
 
 
 def reprocess_cmd(
@@ -258,7 +277,8 @@ def reprocess_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Mount ``jobs`` (sub-app), ``deploy`` and ``reprocess`` on the main ``ivos`` app."""
+    """Mount ``jobs`` (sub-app), ``deploy``, ``worker`` and ``reprocess`` on the main ``ivos`` app."""
     app.add_typer(jobs_app, name="jobs")
     app.command("deploy")(deploy_cmd)
+    app.command("worker")(worker_cmd)
     app.command("reprocess")(reprocess_cmd)

@@ -25,6 +25,33 @@ ZOMBIE_AUTOMATION = "ivos: crash zombie flow runs"
 CPU_POOL = "ivos-cpu"
 
 
+# Prefect 3.x answers HTTP 500 (not its retryable 503) while its database is down (a restart, a
+# failover: asyncpg's ConnectionRefusedError is not in the server's retryable list). A client that
+# does not retry 500 crashes the run whose state update lands there, or (a worker) leaves the run
+# it was submitting stuck in Pending. Workers (``ivos worker``) and every deployment's runs
+# (``deployments/prefect.yaml``'s job variables) retry it; 7 retries back off 2, 4, ..., 128 s,
+# riding out an outage of about 4 minutes.
+OUTAGE_RETRY_ENV: dict[str, str] = {"PREFECT_CLIENT_RETRY_EXTRA_CODES": "500", "PREFECT_CLIENT_MAX_RETRIES": "7"}
+
+
+def worker_command(pool: str, *, limit: int | None = None, name: str | None = None) -> list[str]:
+    """``prefect worker start`` for a process worker on ``pool`` (what ``ivos worker`` execs)."""
+    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
+    if name:
+        cmd += ["--name", name]
+    if limit is not None:
+        cmd += ["--limit", str(int(limit))]
+    return cmd
+
+
+def worker_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus :data:`OUTAGE_RETRY_ENV` where the operator has not set those variables."""
+    out = dict(env)
+    for key, value in OUTAGE_RETRY_ENV.items():
+        out.setdefault(key, value)
+    return out
+
+
 def _prefect(*args: str, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "prefect", *args]
     env = dict(os.environ)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -136,11 +137,12 @@ def start_server(base: Path, env: dict[str, str], port: int, procs: list[subproc
 
 def start_worker(base: Path, env: dict[str, str], procs: list[subprocess.Popen], name: str, *,
                  pool: str = "ivos-gpu", limit: int | None = None, netns: str | None = None) -> subprocess.Popen:
-    """A process worker ``w-<name>`` on ``pool`` in a session of its own (so :func:`kill_tree` can
-    take it down as a machine failure would); its output goes to ``worker-<name>.log``.
+    """A process worker ``w-<name>`` on ``pool``, started as an operator would (``ivos worker``,
+    which execs ``prefect worker start`` in place), in a session of its own (so :func:`kill_tree`
+    can take it down as a machine failure would); its output goes to ``worker-<name>.log``.
     ``netns``: run it (and so its flow runs) in this network namespace (``ip netns exec``, which
     execs the worker in place: the process is still the one :func:`kill_tree` kills)."""
-    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--name", f"w-{name}"]
+    cmd = [sys.executable, "-m", "flows.cli", "worker", "--pool", pool, "--name", f"w-{name}"]  # ivos worker
     if netns is not None:
         cmd = ["ip", "netns", "exec", netns, *cmd]
     if limit is not None:
@@ -160,6 +162,15 @@ def api(port: int, method: str, path: str, body: dict | None = None, *, timeout:
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read() or b"null")
+
+
+def api_status(port: int, method: str, path: str, body: dict | None = None, *, timeout: float = 30) -> int:
+    """The HTTP status of one API call (no retry): what a client sees, errors included."""
+    try:
+        api(port, method, path, body, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return 200
 
 
 def wait_for_workers(port: int, names: Iterable[str], *, pool: str = "ivos-gpu", timeout: float = 180) -> float:
@@ -305,9 +316,9 @@ def _pg_stop(as_pg: list[str], data: Path, root: Path, env: dict[str, str]) -> N
 def postgres_cluster(*, user: str = "prefect", db: str = "prefect", timeout: float = 120) -> Iterator[dict]:
     """initdb + pg_ctl start a cluster on 127.0.0.1:<free port> (unix socket in its temp folder,
     trust authentication, fsync off: a fixture, nothing durable) with database ``db``;
-    yields ``{"url", "port", "root", "log", "psql", "restart"}`` (``psql(sql)`` -> stdout;
-    ``restart()`` = ``pg_ctl restart -m fast``: every connection is dropped, as in a database
-    failover or a maintenance restart). Stopped
+    yields ``{"url", "port", "root", "log", "psql", "restart", "stop", "start"}`` (``psql(sql)`` ->
+    stdout; ``restart()`` = ``pg_ctl restart -m fast``: every connection is dropped, as in a
+    database failover or a maintenance restart; ``stop()`` / ``start()`` for a longer outage). Stopped
     (``-m immediate``, then SIGKILL of the postmaster if needed) and removed on exit.
 
     As root, the folder belongs to the ``postgres`` user and the server runs as it (``runuser``):
@@ -350,12 +361,13 @@ def postgres_cluster(*, user: str = "prefect", db: str = "prefect", timeout: flo
             timeout + 10)
         run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, db], 60)
 
-        def restart() -> None:
+        def pg_ctl(action: str) -> None:
             run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-m", "fast", "-w", "-t", str(int(timeout)),
-                 "-o", opts, "restart"], timeout + 10)
+                 "-o", opts, action], timeout + 10)
 
         yield {"url": f"postgresql+asyncpg://{user}@127.0.0.1:{port}/{db}", "port": port, "root": root, "log": log,
-               "psql": psql, "restart": restart}
+               "psql": psql, "restart": lambda: pg_ctl("restart"), "stop": lambda: pg_ctl("stop"),
+               "start": lambda: pg_ctl("start")}
     finally:
         if started:
             _pg_stop(as_pg, data, root, env)

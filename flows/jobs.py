@@ -37,7 +37,7 @@ DEPLOYMENT = "segment-video/segment-video"
 NO_SERVER_HELP = (
     "Queued jobs need a Prefect server with the ivos deployments: start one with `prefect server start` "
     "(or point PREFECT_API_URL at an existing one, e.g. `export PREFECT_API_URL=http://127.0.0.1:4200/api`), "
-    "run `ivos deploy` once, and start a worker with `prefect worker start --pool ivos-gpu`. "
+    "run `ivos deploy` once, and start a worker with `ivos worker --pool ivos-gpu`. "
     "To segment a session on this machine without a server, run `ivos segment` "
     "(or the segment-video flow, flows/segment_video.py, directly)."
 )

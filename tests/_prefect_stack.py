@@ -17,6 +17,7 @@ from flows.devstack import (  # noqa: F401 - re-exported for the tests
     REPO,
     RETRYABLE,
     api,
+    api_status,
     descendants,
     free_port,
     kill_tree,

@@ -132,6 +132,42 @@ def test_persisted_results_go_to_shared_storage_under_ivos_home(monkeypatch):
     assert str(Settings().results.local_storage_path) == "/srv/ivos/prefect-results"
 
 
+def test_runs_and_workers_retry_the_500s_of_a_database_outage(monkeypatch):
+    """Prefect's server answers 500 while its PostgreSQL is down (tests/test_scaleout_postgres.py
+    measures it): every deployment's runs and every ``ivos worker`` retry it, with enough backoff."""
+    from prefect.settings import Settings
+
+    from flows.deploy import OUTAGE_RETRY_ENV
+
+    for name, d in _deployments().items():
+        env = d["work_pool"]["job_variables"]["env"]
+        assert {k: env.get(k) for k in OUTAGE_RETRY_ENV} == OUTAGE_RETRY_ENV, name
+    for key, value in OUTAGE_RETRY_ENV.items():
+        monkeypatch.setenv(key, value)
+    client = Settings().client
+    assert 500 in client.retry_extra_codes
+    assert sum(2 ** k for k in range(1, client.max_retries + 1)) >= 240  # the backoff covers a ~4-minute outage
+
+
+def test_ivos_worker_execs_a_prefect_process_worker_with_the_retry_settings(monkeypatch):
+    import os
+    import sys
+
+    from flows.cli import app
+
+    seen = {}
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: seen.update(path=path, argv=argv, env=env))
+    monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "12")  # the operator's own setting wins
+    monkeypatch.delenv("PREFECT_CLIENT_RETRY_EXTRA_CODES", raising=False)
+    res = CliRunner().invoke(app, ["worker", "--pool", "ivos-cpu", "--limit", "2", "--name", "w1"])
+    assert res.exit_code == 0, res.output
+    assert seen["path"] == sys.executable
+    assert seen["argv"][1:] == ["-m", "prefect", "worker", "start", "--pool", "ivos-cpu", "--type", "process",
+                                "--name", "w1", "--limit", "2"]
+    assert seen["env"]["PREFECT_CLIENT_RETRY_EXTRA_CODES"] == "500"
+    assert seen["env"]["PREFECT_CLIENT_MAX_RETRIES"] == "12"
+
+
 def test_ivos_deploy_fills_ivos_home_when_unset(monkeypatch):
     import subprocess
 
