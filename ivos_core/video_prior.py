@@ -37,6 +37,10 @@ __all__ = ["DEFAULT_OSVOS_OPTIONS", "FlowPrior", "OSVOSOptions", "PAPER_OSVOS_OP
 FlowMethod = Literal["dis", "farneback"]
 
 
+#: fields added after records were hashed from :meth:`OSVOSOptions.to_dict`, with their neutral value
+_LATER_FIELDS: dict[str, Any] = {"finetune_aug": 1.0}
+
+
 @dataclass(frozen=True)
 class OSVOSOptions:
     """How OSVOS adapts to one video and propagates (frozen; ``replace()`` to vary).
@@ -58,6 +62,8 @@ class OSVOSOptions:
     instead of re-estimating them from batches of one crop of the annotated frame - with one
     frame the running statistics drift towards that frame's crops. ``mask_threshold``: the
     probability above which a propagated pixel is object (0.5: the logits' sign).
+    ``finetune_aug``: strength of the fine-tuning augmentation
+    (:meth:`ivos_core.video.finetune.FinetuneConfig.scaled`; 1 = the default ranges, 0 = flips only).
     """
 
     finetune_steps: int = 500
@@ -73,8 +79,11 @@ class OSVOSOptions:
     flip_tta: bool = False
     freeze_bn: bool = False
     mask_threshold: float = 0.5
+    finetune_aug: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 <= float(self.finetune_aug) <= 4:
+            raise ValueError(f"OSVOSOptions.finetune_aug must be in [0, 4], got {self.finetune_aug}")
         if int(self.finetune_steps) < 0:
             raise ValueError(f"OSVOSOptions.finetune_steps must be >= 0, got {self.finetune_steps}")
         if self.finetune_lr is not None and not float(self.finetune_lr) > 0:
@@ -111,10 +120,21 @@ class OSVOSOptions:
             kw["crop"] = (int(self.finetune_crop), int(self.finetune_crop))
         if self.freeze_bn:
             kw["freeze_bn"] = True
+        if float(self.finetune_aug) != 1.0:
+            from ivos_core.video.finetune import FinetuneConfig
+
+            kw["augment"] = FinetuneConfig.scaled(self.finetune_aug)
         return kw
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All fields, except those added later while at the value they had before they existed
+        (:data:`_LATER_FIELDS`), so the records, caches and model versions hashed from this dict
+        stay what they were."""
+        d = asdict(self)
+        for key, default in _LATER_FIELDS.items():
+            if d.get(key) == default:
+                d.pop(key)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, *, base: "OSVOSOptions | None" = None) -> "OSVOSOptions":
@@ -138,6 +158,8 @@ class OSVOSOptions:
             parts.append(f"side{self.max_side}")
         if self.freeze_bn:
             parts.append("bnfrozen")
+        if float(self.finetune_aug) != 1.0:
+            parts.append(f"aug{self.finetune_aug:g}")
         if self.uses_prior:
             parts.append(f"prior{self.prior_weight:g}" + (f"in{self.prior_inside:g}" if self.prior_inside != 1 else "")
                          + (f"dil{self.prior_dilation:g}" if self.prior_dilation != 0.03 else ""))

@@ -95,6 +95,8 @@ class SelectionGrid:
     flip_tta: tuple[bool, ...] = (DEFAULT_OSVOS_OPTIONS.flip_tta,)
     #: fine-tuning with the parent's BatchNorm statistics frozen (a fit setting)
     freeze_bn: tuple[bool, ...] = (DEFAULT_OSVOS_OPTIONS.freeze_bn,)
+    #: fine-tuning augmentation strength (a fit setting; 1 = the default ranges)
+    finetune_aug: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.finetune_aug,)
     #: the prior's band around the warped mask and the mask threshold (propagation settings)
     prior_dilation: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.prior_dilation,)
     mask_threshold: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.mask_threshold,)
@@ -108,9 +110,9 @@ class SelectionGrid:
         """One options record per fine-tuning setting (prior off)."""
         return [
             replace(self.base, finetune_steps=int(s), finetune_lr=lr, finetune_crop=c, max_side=side, prior_weight=0.0,
-                    freeze_bn=bool(bn))
+                    freeze_bn=bool(bn), finetune_aug=float(a))
             for s in self.finetune_steps for lr in self.finetune_lr for c in self.finetune_crop for side in self.osvos_side
-            for bn in self.freeze_bn
+            for bn in self.freeze_bn for a in self.finetune_aug
         ]
 
     def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:

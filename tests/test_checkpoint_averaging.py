@@ -67,3 +67,48 @@ def test_osvos_parents_average_and_mismatches_are_refused(tmp_path):
 def test_cli_reports_errors_with_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "out"), str(tmp_path / "missing0"), str(tmp_path / "missing1")]) == 2
     assert "found nothing" in capsys.readouterr().err
+
+
+def test_batchnorm_recomputed_as_the_equal_mean_of_training_batches(tmp_path):
+    """After the pass each BatchNorm's running mean is the mean of its per-batch means over the
+    training batches (momentum None); weights are untouched; the model is back in eval mode."""
+    from ivos_core.training import InteractiveTrainSet, SyntheticSource, lite
+    from ivos_core.training.bn_update import BN_STEP_OFFSET, recompute_batchnorm
+    from ivos_core.training.loop import _collate
+
+    cfg = lite(crop_size=64, input_size=96, batch_size=2, stage1_steps=2, stage2_steps=2, out_dir=str(tmp_path), threads=1)
+    model = _interactive(0, tracked=5)
+    weights = {k: v.clone() for k, v in model.named_parameters()}
+    first_bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    first_bn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].mean(dim=(0, 2, 3)).detach().clone()))
+    sources = [SyntheticSource(6, 96, 128)]
+    n = recompute_batchnorm(model, cfg, sources, batches=3, stage=1)
+    assert n == sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()) > 0
+    assert len(seen) == 3 and not model.training and first_bn.momentum == 0.1
+    torch.testing.assert_close(first_bn.running_mean, torch.stack(seen).mean(0), rtol=1e-4, atol=1e-5)
+    assert int(first_bn.num_batches_tracked) == 3
+    for k, v in model.named_parameters():
+        assert torch.equal(v, weights[k]), k
+    # the batches are the run's own kind of examples, at steps the run never drew
+    ds = InteractiveTrainSet(sources, cfg, model.spec, stage=1)
+    x = _collate([ds.example(BN_STEP_OFFSET, j) for j in range(2)]).inputs
+    assert x.shape[0] == 2 and x.shape[-1] == 64
+    with pytest.raises(ValueError, match="batches"):
+        recompute_batchnorm(model, cfg, sources, batches=0)
+
+
+def test_bn_update_cli_writes_a_checkpoint_that_says_so(tmp_path):
+    from ivos_core.training import lite
+    from ivos_core.training.bn_update import main as bn_main
+
+    cfg = lite(crop_size=64, input_size=96, batch_size=2, stage1_steps=2, stage2_steps=2, out_dir=str(tmp_path), threads=1)
+    save_checkpoint(tmp_path / "avg", _interactive(1, tracked=7), {"input_size": 96, "train": cfg.to_dict()}, step=2)
+    (tmp_path / "data").mkdir()  # no dataset folders: the synthetic source alone
+    assert bn_main([str(tmp_path / "avg"), str(tmp_path / "data"), str(tmp_path / "avg-bn"), "--batches", "2"]) == 0
+    doc = read_config(tmp_path / "avg-bn")
+    rec = doc["config"]["bn_recomputed"] if "config" in doc else doc["bn_recomputed"]
+    assert rec["batches"] == 2 and rec["stage"] == 1 and rec["layers"] > 0
+    m, _ = load_model(tmp_path / "avg-bn")
+    assert all(int(b) == 2 for k, b in m.state_dict().items() if k.endswith("num_batches_tracked"))
+    assert bn_main([str(tmp_path / "missing"), str(tmp_path / "data"), str(tmp_path / "x")]) == 2

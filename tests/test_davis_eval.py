@@ -318,7 +318,7 @@ def test_bn_dilation_and_threshold_reach_the_osvos_options_and_the_fingerprint()
     base = DavisEvalConfig()
     assert DavisEvalConfig(interactive_input_size=480).fingerprint() != base.fingerprint()
     for change in ({"freeze_bn": not base.freeze_bn}, {"prior_dilation": 0.09}, {"mask_threshold": 0.4},
-                   {"flow_max_side": 320}):
+                   {"flow_max_side": 320}, {"finetune_aug": 2.0}):
         cfg = DavisEvalConfig(**change)
         assert cfg.fingerprint() != base.fingerprint()
         (key, value), = change.items()

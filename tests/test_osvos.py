@@ -156,6 +156,49 @@ def test_identity_affine_reproduces_the_frame():
     assert torch.allclose(x, y, atol=1e-5)
 
 
+def test_augmentation_strength_scales_the_warps():
+    """Strength 0 leaves only flips (each warp is the identity or a mirror); strength 2 draws
+    zooms, rotations and shifts beyond the default's ranges."""
+    from ivos_core.video.finetune import FinetuneConfig
+
+    assert FinetuneConfig.scaled(1.0) == FinetuneConfig()
+    strong = FinetuneConfig.scaled(2.0)
+    assert strong.scale == pytest.approx((0.6, 1.4)) and strong.rotation_deg == 20 and strong.translation == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="strength"):
+        FinetuneConfig.scaled(5)
+    flips = _random_affine(np.random.default_rng(0), 64, (40, 60), (40, 60), FinetuneConfig.scaled(0.0)).numpy()
+    assert np.allclose(np.abs(flips[:, 0, 0]), 1) and np.allclose(flips[:, 1, 1], 1)
+    assert np.allclose(flips[:, :, 2], 0) and np.allclose(flips[:, 0, 1], 0)
+    assert (flips[:, 0, 0] < 0).any() and (flips[:, 0, 0] > 0).any()
+
+    def spread(cfg):  # how far the warps reach: linear part's deviation from a flip, plus the shift
+        m = _random_affine(np.random.default_rng(1), 256, (40, 60), (40, 60), cfg).numpy()
+        lin = m[:, :, :2].copy()
+        lin[:, 0, :] *= np.sign(lin[:, 0, 0:1])
+        return float(np.abs(lin - np.eye(2)).mean() + np.abs(m[:, :, 2]).mean())
+
+    assert spread(FinetuneConfig.scaled(2.0)) > 1.5 * spread(FinetuneConfig()) > 0
+
+
+def test_finetune_aug_option_reaches_finetune_and_keeps_old_hashes():
+    from dataclasses import replace
+
+    from ivos_core.video.finetune import FinetuneConfig
+    from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
+
+    # at its neutral value the field is left out of to_dict: records, caches and model versions
+    # hashed before it existed stay valid
+    assert "finetune_aug" not in DEFAULT_OSVOS_OPTIONS.to_dict()
+    assert "augment" not in DEFAULT_OSVOS_OPTIONS.finetune_kwargs()
+    strong = replace(DEFAULT_OSVOS_OPTIONS, finetune_aug=2.0)
+    assert strong.to_dict()["finetune_aug"] == 2.0 and "aug2" in strong.label()
+    assert strong.finetune_kwargs()["augment"] == FinetuneConfig.scaled(2.0)
+    assert OSVOSOptions.from_dict(strong.to_dict()) == strong
+    assert OSVOSOptions.from_dict(DEFAULT_OSVOS_OPTIONS.to_dict()) == DEFAULT_OSVOS_OPTIONS
+    with pytest.raises(ValueError, match="finetune_aug"):
+        OSVOSOptions(finetune_aug=-1)
+
+
 def test_finetune_first_frame_propagates_on_synthetic_video():
     # Measured on this CPU: mean IoU 0.85-0.87 over seeds 0-2 after 100 steps from scratch
     frames, masks = moving_object_video(seed=0)

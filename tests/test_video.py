@@ -474,6 +474,10 @@ def test_freeze_bn_keeps_the_parents_statistics_and_threshold_moves_the_mask():
     variants = grid.with_priors(grid.finetune_settings()[0])
     assert sorted((v.prior_weight, v.flow_max_side) for v in variants) == [(0.0, 160), (10.0, 160), (10.0, 320)]
     assert len({v.label() for v in variants}) == 3 and any("flow320" in v.label() for v in variants)
+    # the augmentation strength: a fit setting (one fine-tuning per value)
+    grid = SelectionGrid(finetune_steps=(10,), finetune_lr=(None,), priors=((0.0, 1.0),), finetune_aug=(1.0, 2.0))
+    fits = grid.finetune_settings()
+    assert [f.finetune_aug for f in fits] == [1.0, 2.0] and "aug2" in fits[1].label() and "aug" not in fits[0].label()
 
 
 class _KeepClickedSegmenter:

@@ -70,6 +70,16 @@ class FinetuneConfig:
     translation: float = 0.05
     flip: bool = True
 
+    @classmethod
+    def scaled(cls, strength: float) -> "FinetuneConfig":
+        """The default ranges times ``strength`` (scale ``1 -/+ 0.2 strength``, rotation
+        ``10 strength`` degrees, translation ``0.05 strength``; flips always): one knob for how
+        far the annotated frame is pushed towards the object's later appearances."""
+        a = float(strength)
+        if not 0 <= a <= 4:
+            raise ValueError(f"augmentation strength must be in [0, 4], got {strength}")
+        return cls(scale=(1.0 - 0.2 * a, 1.0 + 0.2 * a), rotation_deg=10.0 * a, translation=0.05 * a)
+
 
 def _random_affine(
     rng: np.random.Generator,
