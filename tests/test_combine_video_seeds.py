@@ -42,3 +42,31 @@ def test_refuses_uneven_seeds_two_parents_for_one_sequence_and_test_splits():
         combine_mod.combine([a, _run("fold", 1, {"hockey": (0.8, 0.8)})], "t")
     with pytest.raises(SystemExit, match="split"):
         combine_mod.combine([{**a, "split": "val"}], "t")
+
+
+_SPEC2 = importlib.util.spec_from_file_location(
+    "video_stage_record", Path(__file__).resolve().parents[1] / "scripts" / "video_stage_record.py")
+stage_mod = importlib.util.module_from_spec(_SPEC2)
+_SPEC2.loader.exec_module(stage_mod)
+
+
+def test_a_later_stage_is_paired_against_the_earlier_choice_and_the_baseline_wins_ties():
+    earlier = combine_mod.combine([_run("shipped", 0, {"hockey": (0.80, 0.84), "lucia": (0.7, 0.9)}),
+                                   _run("shipped", 1, {"hockey": (0.82, 0.86), "lucia": (0.7, 0.8)})], "t")
+
+    def later(vals):  # one new candidate: {seq: (seed0, seed1)}
+        runs = [{"split": "train", "sequences": list(vals), "parent": "shipped", "seed": s, "frame_stride": 2,
+                 "max_side": 480, "candidates": [{"label": "aug2", "options": {}, "J": {q: v[s] for q, v in vals.items()}}]}
+                for s in (0, 1)]
+        return combine_mod.combine(runs, "stage")
+
+    worse = stage_mod.stage_record(earlier, "thr0.8", [later({"hockey": (0.80, 0.82), "lucia": (0.85, 0.8)})], "d", "rec")
+    p = worse["paired_vs_shipped"][0]
+    assert p["n"] == 2 and p["wins"] == 0 and p["losses"] == 2 and p["mean_diff"] == pytest.approx(-0.0325)
+    assert worse["choice_after_rule"]["label"] == "thr0.8" and worse["against"]["source"] == "rec"
+    tie = stage_mod.stage_record(earlier, "thr0.8", [later({"hockey": (0.84, 0.86), "lucia": (0.9, 0.8)})], "d", "rec")
+    assert tie["choice_after_rule"]["label"] == "thr0.8"
+    better = stage_mod.stage_record(earlier, "thr0.8", [later({"hockey": (0.9, 0.9), "lucia": (0.9, 0.8)})], "d", "rec")
+    assert better["choice_after_rule"]["label"] == "aug2"
+    with pytest.raises(SystemExit, match="not a candidate"):
+        stage_mod.stage_record(earlier, "nope", [later({"hockey": (0.9, 0.9), "lucia": (0.9, 0.8)})], "d", "rec")
