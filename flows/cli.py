@@ -173,6 +173,9 @@ def eval_interactive(
         help="the network's working size (longer side; default: the checkpoint's, 384 for lite)"),
     grabcut_max_side: Optional[int] = typer.Option(
         None, "--grabcut-max-side", min=16, help="run the GrabCut refinement on its crop downscaled to this side (speed)"),
+    click_focus: Optional[float] = typer.Option(
+        None, "--click-focus", min=0.0,
+        help="from the 2nd click keep only the changes connected to the newest click, within this fraction of the diagonal of it"),
     davis_frames: DavisFrames = typer.Option(DavisFrames.first, help="davis only: the first frame of each sequence or all frames"),
     split: Optional[str] = typer.Option(
         None, help="davis: split (default val for first frames, train for all); coco_mval: dev (default, the "
@@ -214,7 +217,7 @@ def eval_interactive(
             dataset=dataset, root=str(root), method=method, checkpoint=str(checkpoint) if checkpoint else None,
             crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, input_size=input_size, grabcut_max_side=grabcut_max_side,
-            dataset_kw=dataset_kw or None,
+            click_focus=click_focus or None, dataset_kw=dataset_kw or None,
             max_clicks=max_clicks, limit=limit, seed=seed, out=str(out),
         )
         _print_eval_summary(summary, out)

@@ -31,6 +31,7 @@ def run_protocol(
     grabcut_band: float | None = None,
     input_size: int | None = None,
     grabcut_max_side: int | None = None,
+    click_focus: float | None = None,
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
@@ -39,7 +40,7 @@ def run_protocol(
     ds = open_dataset(dataset, root, **(dataset_kw or {}))
     m = build_method(
         method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
-        grabcut_band=grabcut_band, input_size=input_size, grabcut_max_side=grabcut_max_side,
+        grabcut_band=grabcut_band, input_size=input_size, grabcut_max_side=grabcut_max_side, click_focus=click_focus,
     )
     progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
     result = evaluate_interactive(
@@ -73,13 +74,14 @@ def eval_interactive_flow(
     grabcut_band: float | None = None,
     input_size: int | None = None,
     grabcut_max_side: int | None = None,
+    click_focus: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
     import json
 
     summary_path = run_protocol(
         dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip, colour, keep_clicked,
-        dataset_kw, grabcut_band, input_size, grabcut_max_side,
+        dataset_kw, grabcut_band, input_size, grabcut_max_side, click_focus,
     )
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(

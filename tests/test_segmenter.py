@@ -200,6 +200,49 @@ def test_options_are_one_frozen_record(model, tmp_path):
     assert chosen.input_size == 96
 
 
+def test_click_focus_keeps_only_changes_connected_to_the_newest_click():
+    """A change region touching the newest click stands, however far it reaches; a change
+    elsewhere (a part already right, undone by the network) reverts to the previous mask."""
+    from ivos_core.interactive.postprocess import keep_changes_near
+
+    prev = np.zeros((60, 80), bool)
+    prev[5:25, 5:25] = True  # part A, right
+    prev[30:55, 40:75] = True  # part B, right
+    new = prev.copy()
+    new[30:55, 40:75] = False  # the network dropped B (far from the click)
+    new[5:25, 25:60] = True  # and grew A along the click's error region, 35 px long
+    prob = new.astype(np.float32) * 0.9
+    click = Click(x=27, y=15, positive=True)
+    p2, m2 = keep_changes_near(prob, new, prev, click, radius=0.02)  # 2 px: the growth starts at the click
+    assert m2[5:25, 25:60].all() and m2[30:55, 40:75].all()
+    assert np.all(p2[30:55, 40:75] == 1.0) and np.allclose(p2[5:25, 25:60], 0.9)
+    far_click = Click(x=2, y=58, positive=False)  # touches no change: everything reverts
+    p3, m3 = keep_changes_near(prob, new, prev, far_click, radius=0.02)
+    assert np.array_equal(m3, prev)
+    same, same_m = keep_changes_near(prob, prev, prev, click, radius=0.02)  # no change: untouched
+    assert same is prob and same_m is prev
+
+
+def test_click_focus_applies_from_the_second_input_and_not_to_local_corrections(model, rng):
+    img = rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
+    prev = np.zeros((60, 80), bool)
+    prev[10:50, 10:70] = True
+    clicks = [Click(x=40, y=30, positive=True), Click(x=5, y=5, positive=False)]
+    plain = InteractiveSegmenter(model, device="cpu", input_size=64)
+    focus = InteractiveSegmenter(model, device="cpu", input_size=64, click_focus=0.05)
+    for s in (plain, focus):
+        s.set_image(img)
+    free = plain.predict(clicks, prev_mask=prev).mask
+    focused = focus.predict(clicks, prev_mask=prev).mask
+    changed = free != prev
+    assert changed.any()  # the untrained network changes many pixels
+    assert np.array_equal(focused[~changed], prev[~changed])
+    assert (focused != prev).sum() < changed.sum()  # changes away from the newest click reverted
+    assert np.array_equal(focus.predict(clicks[:1], prev_mask=prev).mask, plain.predict(clicks[:1], prev_mask=prev).mask)
+    with pytest.raises(ValueError, match="click_focus must be a positive"):
+        InteractiveSegmenter(model, click_focus=0, device="cpu")
+
+
 def test_local_correction_changes_only_near_the_clicks(model, rng):
     """local_radius: a correction (``local=True``) of a previous mask changes only the disks around
     the inputs; without ``local`` (or without the option) the network's whole answer stands."""

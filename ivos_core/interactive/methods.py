@@ -80,13 +80,14 @@ def build_method(
     local_radius: float | None = None,
     input_size: int | None = None,
     grabcut_max_side: int | None = None,
+    click_focus: float | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
     ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
     :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`) and ``grabcut_band`` (GrabCut boundary
-    refinement, :mod:`ivos_core.interactive.grabcut_refine`), ``local_radius`` (local corrections)
-    and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
+    refinement, :mod:`ivos_core.interactive.grabcut_refine`), ``local_radius`` (local corrections),
+    ``click_focus`` (from the 2nd click only changes connected to the newest click stand) and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
     if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
         from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
 
@@ -110,6 +111,7 @@ def build_method(
         seg = InteractiveSegmenter.from_checkpoint(
             checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
             keep_clicked=keep_clicked, grabcut_band=grabcut_band, local_radius=local_radius, device=device,
+            **({} if click_focus is None else {"click_focus": float(click_focus)}),
             **({} if input_size is None else {"input_size": int(input_size)}),
             **({} if grabcut_max_side is None else {"grabcut_max_side": int(grabcut_max_side)}),
         )
@@ -125,6 +127,7 @@ def build_method(
         suffix += "+crf" if crf else ""
         suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
         suffix += f"@{int(grabcut_max_side)}" if grabcut_band is not None and grabcut_max_side is not None else ""
+        suffix += f"+focus{click_focus:g}" if click_focus is not None else ""
         return DeepMethod(seg, name=name + suffix)
     raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
 

@@ -42,6 +42,11 @@ class SegmenterOptions:
         video mask), the new mask may differ from it only within this fraction of the image
         diagonal around the inputs (None = anywhere): one click fixes a region and cannot undo the
         rest of a mostly right mask (FocalClick's local refinement, in its simplest form).
+    click_focus: from the second input on (a ``prev_mask`` given, not a ``local`` call), the new
+        mask keeps only the changes that are connected to the newest input: connected regions of
+        (new XOR previous mask) that reach within this fraction of the diagonal of it; every
+        other change reverts to the previous mask (None = off). One click then fixes the error
+        it was placed on, whatever its size, and cannot undo a distant part already right.
     """
 
     input_size: int | None = None
@@ -63,6 +68,7 @@ class SegmenterOptions:
     grabcut_iterations: int = 3
     grabcut_max_side: int | None = None
     local_radius: float | None = None
+    click_focus: float | None = None
 
     def __post_init__(self) -> None:
         if self.crf_mode not in ("fast", "full"):
@@ -80,6 +86,8 @@ class SegmenterOptions:
             raise ValueError(f"grabcut_band must be a positive fraction of the diagonal or None, got {band}")
         if self.local_radius is not None and not (self.local_radius > 0 and math.isfinite(self.local_radius)):
             raise ValueError(f"local_radius must be a positive fraction of the diagonal or None, got {self.local_radius}")
+        if self.click_focus is not None and not (self.click_focus > 0 and math.isfinite(self.click_focus)):
+            raise ValueError(f"click_focus must be a positive fraction of the diagonal or None, got {self.click_focus}")
         if self.grabcut_max_side is not None and self.grabcut_max_side < 16:
             raise ValueError(f"grabcut_max_side must be >= 16 pixels or None, got {self.grabcut_max_side}")
         if self.grabcut_iterations < 1:

@@ -94,3 +94,30 @@ def keep_outside(
     prob = prob.copy()
     prob[far] = prev[far].astype(np.float32)
     return prob, np.where(far, prev, mask)
+
+
+def keep_changes_near(
+    prob: np.ndarray, mask: np.ndarray, prev_mask: np.ndarray, newest: Click | Stroke, radius: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only the changes (``mask`` XOR ``prev_mask``) whose connected region reaches within
+    ``radius`` (fraction of the diagonal) of the ``newest`` input; the others revert."""
+    import cv2
+
+    prev = np.asarray(prev_mask) > 0.5
+    changed = np.asarray(mask, bool) != prev
+    if not changed.any():
+        return prob, mask
+    h, w = changed.shape
+    r = max(1, int(round(radius * float(np.hypot(h, w)))))
+    near = np.zeros((h, w), np.uint8)
+    for x, y in newest.points():
+        cv2.circle(near, (int(round(x)), int(round(y))), r, 1, thickness=-1)
+    _, labels = cv2.connectedComponents(changed.astype(np.uint8), connectivity=8)
+    hit = np.unique(labels[near.astype(bool) & changed])
+    keep = np.isin(labels, hit[hit > 0]) & changed
+    revert = changed & ~keep
+    if not revert.any():
+        return prob, mask
+    prob = prob.copy()
+    prob[revert] = prev[revert].astype(np.float32)
+    return prob, np.where(revert, prev, mask)

@@ -38,7 +38,7 @@ import torch.nn as nn
 from ivos_core.interactions import Click, Stroke
 from ivos_core.interactive.geometry import constraint_masks, crop_inputs, scale_inputs, zoom_box
 from ivos_core.interactive.options import OPTION_NAMES, SegmenterOptions
-from ivos_core.interactive.postprocess import finish, keep_outside
+from ivos_core.interactive.postprocess import finish, keep_changes_near, keep_outside
 from ivos_core.interactive.postprocess import sigmoid as _sigmoid  # noqa: F401  (old private name)
 from ivos_core.models.interactive import ModelSpec, click_channels, normalize_rgb
 from ivos_core.utils import resolve_device, to_rgb_uint8  # the one definitions, re-exported here
@@ -271,7 +271,8 @@ class InteractiveSegmenter:
         override the constructor's choice for this call (a correction of a propagated mask passes
         ``keep_clicked=False``: parts of that mask were never clicked but are the object).
         ``local``: this call corrects ``prev_mask``; with the ``local_radius`` option set, only the
-        neighbourhood of the inputs may change.
+        neighbourhood of the inputs may change. Otherwise, with ``click_focus`` set and a
+        ``prev_mask``, only the changes connected to the newest input stand.
         """
         st = self._require_image()
         inputs = list(inputs)
@@ -295,6 +296,8 @@ class InteractiveSegmenter:
         )
         if local and self.local_radius is not None and prev_mask is not None and inputs:
             prob, mask = keep_outside(prob, mask, prev_mask, inputs, self.local_radius)
+        elif not local and self.click_focus is not None and prev_mask is not None and len(inputs) >= 2:
+            prob, mask = keep_changes_near(prob, mask, prev_mask, inputs[-1], self.click_focus)
         return Prediction(prob=prob, mask=mask)
 
     def _require_image(self) -> _ImageState:
