@@ -188,8 +188,11 @@ def test_finetune_aug_option_reaches_finetune_and_keeps_old_hashes():
 
     # at its neutral value the field is left out of to_dict: records, caches and model versions
     # hashed before it existed stay valid
-    assert "finetune_aug" not in DEFAULT_OSVOS_OPTIONS.to_dict()
-    assert "augment" not in DEFAULT_OSVOS_OPTIONS.finetune_kwargs()
+    neutral = replace(DEFAULT_OSVOS_OPTIONS, finetune_aug=1.0)
+    assert "finetune_aug" not in neutral.to_dict() and "augment" not in neutral.finetune_kwargs()
+    assert DEFAULT_OSVOS_OPTIONS.finetune_kwargs()["augment"] == FinetuneConfig.scaled(0.5)  # round 8's dev choice
+    assert OSVOSOptions.from_dict(neutral.to_dict()) == neutral  # a complete dict without it: the neutral value
+    assert OSVOSOptions.from_dict({"mask_threshold": 0.7}).finetune_aug == DEFAULT_OSVOS_OPTIONS.finetune_aug  # partial: the base's
     strong = replace(DEFAULT_OSVOS_OPTIONS, finetune_aug=2.0)
     assert strong.to_dict()["finetune_aug"] == 2.0 and "aug2" in strong.label()
     assert strong.finetune_kwargs()["augment"] == FinetuneConfig.scaled(2.0)
