@@ -1,7 +1,7 @@
 """Paired per-sequence comparisons of one `ivos eval davis` run (its per_sequence.csv): Fig. 5
 (ours@8 against ground truth and GrabCut@8) and Table 3 (one / four correction clicks of ours
-against iFCN, GrabCut and the frame before), and optionally the ground-truth J against an earlier
-run's. Higher is better (win = B higher); 10,000 bootstrap resamples, seed 0.
+against iFCN, GrabCut and the frame before), and optionally (``--previous``) the main columns
+(ground-truth, GrabCut and ours J, the worst frame and our corrections) against an earlier run's. Higher is better (win = B higher); 10,000 bootstrap resamples, seed 0.
 
 Usage: python scripts/davis_paired.py RUN_DIR OUT.json [--previous OLD_per_sequence.csv OUT_GT.json --label TEXT]
 """
@@ -25,6 +25,10 @@ COMPARISONS = [
     ("Table 3: four clicks, ours vs GrabCut (box)", "refine_iou[grabcut@4]", "refine_iou[ours@4]"),
     ("Table 3: four clicks, ours vs iFCN", "refine_iou[ifcn@4]", "refine_iou[ours@4]"),
 ]
+
+
+#: the columns compared between two runs (``--previous``): this run against the earlier one
+ROUND_COLUMNS = ["J_mean[gt]", "J_mean[grabcut@8]", "J_mean[ours@8]", "worst_iou", "refine_iou[ours@1]", "refine_iou[ours@4]"]
 
 
 def _column(df: pd.DataFrame, col: str) -> dict[str, float]:
@@ -55,10 +59,13 @@ def main() -> None:
               f"{r['wins']} / {r['ties']} / {r['losses']}")
     if a.previous:
         old = pd.read_csv(a.previous[0])
-        r = paired_comparison(_column(old, "J_mean[gt]"), _column(df, "J_mean[gt]"), lower_is_better=False)
-        Path(a.previous[1]).write_text(json.dumps({"what": a.label, "a": a.previous[0], "b": str(csv), **r}, indent=1) + "\n")
-        print(f"GT J, {a.label}: {r['mean_diff']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]  "
-              f"{r['wins']} / {r['ties']} / {r['losses']}")
+        comps = {col: paired_comparison(_column(old, col), _column(df, col), lower_is_better=False)
+                 for col in ROUND_COLUMNS if col in old and col in df}
+        Path(a.previous[1]).write_text(json.dumps({"what": a.label, "a_run": a.previous[0], "b_run": str(csv),
+                                                   "comparisons": comps}, indent=1) + "\n")
+        for col, r in comps.items():
+            print(f"{col:<22} {a.label[:40]}: {r['mean_diff']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]  "
+                  f"{r['wins']} / {r['ties']} / {r['losses']}")
 
 
 if __name__ == "__main__":
