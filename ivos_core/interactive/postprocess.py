@@ -76,20 +76,25 @@ def finish(
     return prob, mask
 
 
-def keep_outside(
-    prob: np.ndarray, mask: np.ndarray, prev_mask: np.ndarray, inputs: Sequence[Click | Stroke], radius: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Only the disks of ``radius`` (fraction of the image diagonal) around the inputs change; the
-    previous mask stands everywhere else (a local correction of a mostly right mask)."""
+def _near_inputs(shape: tuple[int, ...], inputs: Sequence[Click | Stroke], radius: float) -> np.ndarray:
+    """The pixels within ``radius`` (fraction of the image diagonal) of any point of ``inputs``."""
     import cv2
 
-    h, w = mask.shape
+    h, w = shape[:2]
     r = max(1, int(round(radius * float(np.hypot(h, w)))))
     near = np.zeros((h, w), np.uint8)
     for inp in inputs:
         for x, y in inp.points():
             cv2.circle(near, (int(round(x)), int(round(y))), r, 1, thickness=-1)
-    far = ~near.astype(bool)
+    return near.astype(bool)
+
+
+def keep_outside(
+    prob: np.ndarray, mask: np.ndarray, prev_mask: np.ndarray, inputs: Sequence[Click | Stroke], radius: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Only the disks of ``radius`` (fraction of the image diagonal) around the inputs change; the
+    previous mask stands everywhere else (a local correction of a mostly right mask)."""
+    far = ~_near_inputs(mask.shape, inputs, radius)
     prev = np.asarray(prev_mask) > 0.5
     prob = prob.copy()
     prob[far] = prev[far].astype(np.float32)
@@ -107,13 +112,8 @@ def keep_changes_near(
     changed = np.asarray(mask, bool) != prev
     if not changed.any():
         return prob, mask
-    h, w = changed.shape
-    r = max(1, int(round(radius * float(np.hypot(h, w)))))
-    near = np.zeros((h, w), np.uint8)
-    for x, y in newest.points():
-        cv2.circle(near, (int(round(x)), int(round(y))), r, 1, thickness=-1)
     _, labels = cv2.connectedComponents(changed.astype(np.uint8), connectivity=8)
-    hit = np.unique(labels[near.astype(bool) & changed])
+    hit = np.unique(labels[_near_inputs(changed.shape, [newest], radius) & changed])
     keep = np.isin(labels, hit[hit > 0]) & changed
     revert = changed & ~keep
     if not revert.any():

@@ -79,21 +79,16 @@ def recompute_checkpoint_batchnorm(checkpoint: str | Path, data_root: str | Path
     """:func:`recompute_batchnorm` for an interactive checkpoint (its training config from its JSON,
     the default training sources under ``data_root``); writes checkpoint ``out`` (config gains
     ``bn_recomputed``)."""
-    from ivos_core.checkpoints import load_checkpoint, load_model, save_checkpoint
+    from ivos_core.checkpoints import load_model, save_checkpoint
     from ivos_core.training import default_sources
 
-    model, _ = load_model(checkpoint, "interactive")
-    _, doc = load_checkpoint(checkpoint, expected_kind="interactive")
+    model, doc = load_model(checkpoint, "interactive")
     cfg_doc = dict(doc.get("config", {}))
     config = TrainConfig.from_dict(cfg_doc["train"])
     torch.set_num_threads(config.threads)
     stage = 2 if (doc.get("step") or 0) > config.stage1_steps else 1
-    s1 = None
-    if stage == 2 and stage1 is not None:
-        s1, _ = load_model(stage1, "interactive")
-        s1.eval()
-        for p in s1.parameters():
-            p.requires_grad_(False)
+    # the stage-1 model predicts the examples' previous masks (in eval mode, under inference_mode)
+    s1 = load_model(stage1, "interactive")[0] if stage == 2 and stage1 is not None else None
     ts = default_sources(data_root)
     n = recompute_batchnorm(model, config, ts.sources, weights=ts.weights, batches=batches, stage=stage, stage1_model=s1)
     header = {k: doc[k] for k in ("kind", "model", "encoding", "use_mask") if k in doc}
