@@ -38,7 +38,7 @@ FlowMethod = Literal["dis", "farneback"]
 
 
 #: fields added after records were hashed from :meth:`OSVOSOptions.to_dict`, with their neutral value
-_LATER_FIELDS: dict[str, Any] = {"finetune_aug": 1.0}
+_LATER_FIELDS: dict[str, Any] = {"finetune_aug": 1.0, "crf_weight": 0.0}
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class OSVOSOptions:
     probability above which a propagated pixel is object (0.5: the logits' sign).
     ``finetune_aug``: strength of the fine-tuning augmentation
     (:meth:`ivos_core.video.finetune.FinetuneConfig.scaled`; 1 = the default ranges, 0 = flips only).
+    ``crf_weight``: weight of the appearance (bilateral) kernel of a dense CRF that snaps each
+    propagated frame's boundary to image edges (0: off; the network predicts at 1/8 resolution,
+    so its boundaries are blurred). The CRF sees the probability re-centred at
+    ``mask_threshold`` (a pixel at the threshold is a coin flip to it), and the mask it returns is
+    what the prior carries to the next frame (:func:`ivos_core.video.osvos.crf_refine_frame`).
     """
 
     finetune_steps: int = 500
@@ -80,6 +85,7 @@ class OSVOSOptions:
     freeze_bn: bool = False
     mask_threshold: float = 0.5
     finetune_aug: float = 1.0
+    crf_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= float(self.finetune_aug) <= 4:
@@ -104,6 +110,8 @@ class OSVOSOptions:
             raise ValueError(f"OSVOSOptions.flow_max_side must be >= 16, got {self.flow_max_side}")
         if not 0 < self.mask_threshold < 1:
             raise ValueError(f"OSVOSOptions.mask_threshold must be in (0, 1), got {self.mask_threshold}")
+        if not (math.isfinite(self.crf_weight) and 0 <= self.crf_weight <= 50):
+            raise ValueError(f"OSVOSOptions.crf_weight must be in [0, 50], got {self.crf_weight}")
         if not 0 <= self.prior_min_area < 1:
             raise ValueError(f"OSVOSOptions.prior_min_area must be in [0, 1), got {self.prior_min_area}")
 
@@ -175,6 +183,8 @@ class OSVOSOptions:
             parts.append(f"thr{self.mask_threshold:g}")
         if self.uses_prior and self.flow_max_side != 160:
             parts.append(f"flow{self.flow_max_side}")
+        if self.crf_weight > 0:
+            parts.append(f"crf{self.crf_weight:g}")
         return "-".join(parts)
 
 

@@ -102,6 +102,8 @@ class SelectionGrid:
     mask_threshold: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.mask_threshold,)
     #: the longer side the prior's optical flow is computed at (a propagation setting; prior on only)
     flow_max_side: tuple[int, ...] = (DEFAULT_OSVOS_OPTIONS.flow_max_side,)
+    #: the dense CRF's appearance weight on each propagated frame (a propagation setting; 0 = off)
+    crf_weight: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.crf_weight,)
     frame_stride: int = 2
     max_side: int | None = 320
     base: OSVOSOptions = DEFAULT_OSVOS_OPTIONS
@@ -117,7 +119,7 @@ class SelectionGrid:
 
     def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:
         """The propagation variants of one fit: every prior x flip x dilation x flow size x threshold
-        setting (the dilation and the flow size only where the prior is on)."""
+        x CRF setting (the dilation and the flow size only where the prior is on)."""
         out = []
         for w, b in self.priors:
             on = w > 0
@@ -125,8 +127,9 @@ class SelectionGrid:
                 for fs in (self.flow_max_side if on else self.flow_max_side[:1]):
                     for f in self.flip_tta:
                         for t in self.mask_threshold:
-                            out.append(replace(ft, prior_weight=float(w), prior_inside=float(b), prior_dilation=float(d),
-                                               flow_max_side=int(fs), flip_tta=bool(f), mask_threshold=float(t)))
+                            out += [replace(ft, prior_weight=float(w), prior_inside=float(b), prior_dilation=float(d),
+                                            flow_max_side=int(fs), flip_tta=bool(f), mask_threshold=float(t),
+                                            crf_weight=float(c)) for c in self.crf_weight]
         return out
 
 

@@ -508,3 +508,53 @@ def test_refine_keeps_unclicked_parts_of_the_propagated_mask():
     propagated[5:15, 5:15] = propagated[25:35, 40:55] = True  # two parts, neither ever clicked
     out = vs.refine(1, [Click(x=30, y=20, positive=True)], prev_mask=propagated)
     assert out[5:15, 5:15].all() and out[25:35, 40:55].all() and out[20, 30]
+
+
+def test_video_crf_snaps_a_blurred_boundary_keeps_its_threshold_and_reaches_propagation():
+    from dataclasses import replace
+
+    import cv2
+
+    from ivos_core.video.osvos import crf_refine_frame
+    from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
+    from ivos_core.video_select import SelectionGrid
+
+    rng = np.random.default_rng(0)
+    img = np.full((120, 160, 3), 60, np.uint8)
+    cv2.circle(img, (80, 60), 30, (200, 80, 60), -1)
+    img = cv2.add(img, rng.integers(0, 20, img.shape, dtype=np.uint8))
+    gt = np.zeros((120, 160), np.uint8)
+    cv2.circle(gt, (80, 60), 30, 1, -1)
+    # a blurred, over-segmenting prediction (1/8 resolution), read at threshold 0.8 as the shipped model is
+    blurred = cv2.GaussianBlur(cv2.dilate(gt, np.ones((9, 9), np.uint8)).astype(np.float32), (0, 0), 5)
+    prob = np.clip(0.001 + 0.998 * blurred, 0, 1).astype(np.float32)
+    before = iou(prob > 0.8, gt > 0)
+    refined = crf_refine_frame(img, prob, 0.8, 4.0)
+    assert refined.shape == prob.shape and refined.dtype == np.float32
+    assert iou(refined > 0.8, gt > 0) > max(before + 0.02, 0.99), (before, iou(refined > 0.8, gt > 0))
+    # confident pixels far from the boundary keep their probability (the CRF solves the band only)
+    far = cv2.dilate(gt, np.ones((41, 41), np.uint8)) == 0
+    assert np.allclose(refined[far], prob[far], atol=1e-4)
+
+    # the option: off by default, a later field (earlier hashes unchanged), a propagation variant
+    assert DEFAULT_OSVOS_OPTIONS.crf_weight == 0 and "crf_weight" not in DEFAULT_OSVOS_OPTIONS.to_dict()
+    on = replace(DEFAULT_OSVOS_OPTIONS, crf_weight=4.0)
+    assert "crf4" in on.label() and OSVOSOptions.from_dict(on.to_dict()) == on
+    with pytest.raises(ValueError, match="crf_weight"):
+        OSVOSOptions(crf_weight=-1)
+    grid = SelectionGrid(finetune_steps=(10,), finetune_lr=(None,), priors=((0.0, 1.0),), crf_weight=(0.0, 4.0))
+    (ft,) = grid.finetune_settings()
+    assert [v.crf_weight for v in grid.with_priors(ft)] == [0.0, 4.0]
+
+    # in propagation: the same fit, the CRF changes the propagated masks and keeps the annotation
+    frames, masks = moving_object_video(0, n_frames=4)
+    vs = VideoSegmenter(device="cpu", options=OSVOSOptions(finetune_steps=10, prior_weight=10.0, prior_inside=0.0), seed=0)
+    vs.open(frames)
+    vs.set_mask(0, masks[0])
+    vs.fit()
+    plain = [r for r in vs.propagate()]
+    vs.options = replace(vs.options, crf_weight=4.0)
+    crf = [r for r in vs.propagate()]
+    assert np.array_equal(crf[0].mask, masks[0])
+    assert any(not np.array_equal(a.mask, b.mask) for a, b in zip(plain[1:], crf[1:]))
+    assert all(np.array_equal(r.mask, r.prob > 0.5) for r in crf[1:])  # masks follow the stored probabilities

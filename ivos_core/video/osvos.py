@@ -21,7 +21,7 @@ from ivos_core.video.finetune import TrainProgressFn, finetune
 from ivos_core.video.state import FrameResult, PropagationStats, VideoSegmenterError
 from ivos_core.video_prior import FlowPrior
 
-__all__: list[str] = []  # the methods are VideoSegmenter's
+__all__ = ["crf_refine_frame"]  # and the methods of VideoSegmenter
 
 
 def _band_confidence(prob: np.ndarray, mask: np.ndarray, radius: int) -> float:
@@ -34,6 +34,27 @@ def _band_confidence(prob: np.ndarray, mask: np.ndarray, radius: int) -> float:
     else:
         vals = prob.reshape(-1)
     return float(np.mean(np.abs(2.0 * vals - 1.0))) if vals.size else 1.0
+
+
+def crf_refine_frame(frame: np.ndarray, prob: np.ndarray, threshold: float, weight: float) -> np.ndarray:
+    """Dense-CRF refinement of one propagated frame's probability (``OSVOSOptions.crf_weight``).
+
+    The mask is ``prob > threshold``, not ``> 0.5`` (the shipped threshold is 0.8: the parent
+    over-segments), so the CRF's unary is the probability re-centred at the threshold - the
+    logits shifted by ``logit(threshold)`` - and the result is shifted back: a pixel the CRF
+    leaves at 0.5 stays exactly at the threshold, and weight 0 would return ``prob``. The CRF
+    solves only the uncertain band around the boundary (:func:`ivos_core.interactive.crf.refine`,
+    fast mode), so confident pixels far from it keep their probability and a frame costs a
+    bounded crop whatever its size.
+    """
+    from ivos_core.interactive.crf import CRFParams, refine
+
+    shift = math.log(threshold / (1.0 - threshold))
+    p = np.clip(prob.astype(np.float64), 1e-6, 1.0 - 1e-6)
+    centred = 1.0 / (1.0 + np.exp(-(np.log(p / (1.0 - p)) - shift)))
+    q = np.clip(refine(frame, centred.astype(np.float32), CRFParams(bilateral_compat=float(weight))), 1e-6, 1.0 - 1e-6)
+    back = 1.0 / (1.0 + np.exp(-(np.log(q / (1.0 - q)) + shift)))
+    return back.astype(np.float32)
 
 
 class _OSVOS:
@@ -133,6 +154,7 @@ class _OSVOS:
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush() -> list[FrameResult]:
+            frame_of = dict(pending)
             work = {i: self._work(f) for i, f in pending}
             todo = [i for i, _ in pending if i not in st.annotations]
             logits = dict(zip(todo, self._infer([work[i] for i in todo]))) if todo else {}
@@ -149,6 +171,10 @@ class _OSVOS:
                     if prob.shape != (st.height, st.width):
                         prob = cv2.resize(prob, (st.width, st.height), interpolation=cv2.INTER_LINEAR)
                     prob = prob.astype(np.float32, copy=False)
+                    if self.options.crf_weight > 0:
+                        prob = crf_refine_frame(frame_of[i], prob, thr, self.options.crf_weight)
+                        if prior is not None:  # the next frame's prior carries the refined mask
+                            prior.observe(work[i], self._work(prob) > thr)
                     conf, annotated = _band_confidence(prob, prob > thr, radius), False
                 mask = prob > (0.5 if annotated else thr)
                 st.masks[i] = mask
