@@ -157,7 +157,8 @@ def eval_interactive(
     checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint for ours/ifcn"),
     crf: bool = typer.Option(False, "--crf/--no-crf", help="dense-CRF refinement of deep predictions"),
     zoom_in: bool = typer.Option(False, "--zoom-in/--no-zoom-in",
-                                 help="from the 2nd click, run the network on a crop around the object"),
+                                 help="from the 2nd click (--zoom-from), run the network on a crop around the object"),
+    zoom_from: Optional[int] = typer.Option(None, "--zoom-from", min=2, help="with --zoom-in: the click from which it zooms (default 2)"),
     flip: bool = typer.Option(False, "--flip/--no-flip", help="average with the mirrored image (2x compute)"),
     colour: float = typer.Option(0.0, "--colour", min=0.0,
                                  help="weight of the per-image colour cue added to the network's logit (0 = off; choose it "
@@ -217,7 +218,7 @@ def eval_interactive(
             dataset=dataset, root=str(root), method=method, checkpoint=str(checkpoint) if checkpoint else None,
             crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, input_size=input_size, grabcut_max_side=grabcut_max_side,
-            click_focus=click_focus or None, dataset_kw=dataset_kw or None,
+            click_focus=click_focus or None, zoom_from=zoom_from, dataset_kw=dataset_kw or None,
             max_clicks=max_clicks, limit=limit, seed=seed, out=str(out),
         )
         _print_eval_summary(summary, out)

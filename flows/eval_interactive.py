@@ -32,6 +32,7 @@ def run_protocol(
     input_size: int | None = None,
     grabcut_max_side: int | None = None,
     click_focus: float | None = None,
+    zoom_from: int | None = None,
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
@@ -41,6 +42,7 @@ def run_protocol(
     m = build_method(
         method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
         grabcut_band=grabcut_band, input_size=input_size, grabcut_max_side=grabcut_max_side, click_focus=click_focus,
+        zoom_from=zoom_from,
     )
     progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
     result = evaluate_interactive(
@@ -75,13 +77,14 @@ def eval_interactive_flow(
     input_size: int | None = None,
     grabcut_max_side: int | None = None,
     click_focus: float | None = None,
+    zoom_from: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
     import json
 
     summary_path = run_protocol(
         dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip, colour, keep_clicked,
-        dataset_kw, grabcut_band, input_size, grabcut_max_side, click_focus,
+        dataset_kw, grabcut_band, input_size, grabcut_max_side, click_focus, zoom_from,
     )
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(

@@ -142,6 +142,13 @@ def test_zoom_in_crops_around_the_object(model, rng):
     plain = InteractiveSegmenter(model, device="cpu", input_size=64)
     plain.set_image(img)
     assert np.array_equal(seg.predict_logits(clicks, big), plain.predict_logits(clicks, big))
+    # zoom_from: the crop waits until that many inputs
+    late = InteractiveSegmenter(model, device="cpu", input_size=64, zoom_in=True, zoom_min_size=10, zoom_from=4)
+    late.set_image(img)
+    assert late.zoom_box(clicks, prev) is None  # 3 inputs < 4
+    assert late.zoom_box(clicks + [Click(x=60, y=45)], prev) is not None
+    with pytest.raises(ValueError, match="zoom_from"):
+        InteractiveSegmenter(model, device="cpu", zoom_from=1)
 
 
 def test_crop_inputs_translates_and_drops_what_falls_outside():

@@ -93,15 +93,16 @@ def constraint_masks(
 
 def zoom_box(
     inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None, height: int, width: int,
-    *, expand: float = 1.4, min_size: int = 100,
+    *, expand: float = 1.4, min_size: int = 100, min_inputs: int = 2,
 ) -> tuple[int, int, int, int] | None:
     """The zoom-in crop (y0, y1, x0, x1) around the current object, or None for the whole image.
 
     The object is the previous mask plus the positive inputs, grown by ``expand`` and at least
-    ``min_size`` px a side. None on the first input (no object yet), for an empty previous mask,
+    ``min_size`` px a side. None before the ``min_inputs``-th input (on the first there is no
+    object yet), for an empty previous mask,
     or when the crop would cover most of the image anyway (no resolution to gain).
     """
-    if prev_mask is None or len(inputs) < 2:
+    if prev_mask is None or len(inputs) < max(2, min_inputs):
         return None
     pm = np.asarray(prev_mask) > 0.5
     if pm.shape != (height, width) or not pm.any():

@@ -81,13 +81,15 @@ def build_method(
     input_size: int | None = None,
     grabcut_max_side: int | None = None,
     click_focus: float | None = None,
+    zoom_from: int | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
     ``zoom_in`` / ``flip`` / ``colour`` (the colour cue's weight) / ``keep_clicked`` (see
     :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`) and ``grabcut_band`` (GrabCut boundary
     refinement, :mod:`ivos_core.interactive.grabcut_refine`), ``local_radius`` (local corrections),
-    ``click_focus`` (from the 2nd click only changes connected to the newest click stand) and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
+    ``click_focus`` (from the 2nd click only changes connected to the newest click stand), ``zoom_from``
+    (the click count from which ``zoom_in`` applies; None: 2) and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
     if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
         from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
 
@@ -112,6 +114,7 @@ def build_method(
             checkpoint, crf=crf, zoom_in=zoom_in, flip_tta=flip, colour_weight=colour,
             keep_clicked=keep_clicked, grabcut_band=grabcut_band, local_radius=local_radius, device=device,
             **({} if click_focus is None else {"click_focus": float(click_focus)}),
+            **({} if zoom_from is None else {"zoom_from": int(zoom_from)}),
             **({} if input_size is None else {"input_size": int(input_size)}),
             **({} if grabcut_max_side is None else {"grabcut_max_side": int(grabcut_max_side)}),
         )
@@ -122,7 +125,7 @@ def build_method(
                 f"method {name!r} expects {expected!r}; pass the matching checkpoint"
             )
         suffix = (f"+in{int(input_size)}" if input_size is not None else "")
-        suffix += ("+zoom" if zoom_in else "") + ("+flip" if flip else "")
+        suffix += (f"+zoom{int(zoom_from)}" if zoom_in and zoom_from not in (None, 2) else "+zoom" if zoom_in else "") + ("+flip" if flip else "")
         suffix += (f"+colour{colour:g}" if colour > 0 else "") + ("+cc" if keep_clicked else "")
         suffix += "+crf" if crf else ""
         suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""

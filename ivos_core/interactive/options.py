@@ -30,6 +30,8 @@ class SegmenterOptions:
     zoom_in / zoom_expand / zoom_min_size: from the second input on, run the network on a crop
         around the current object (grown by ``zoom_expand``, at least ``zoom_min_size`` px a side),
         so a small network sees the boundary at a higher resolution (RITM/f-BRS zoom-in).
+    zoom_from: the input count from which the zoom-in applies (2: RITM's; later, the crop is
+        drawn around a mask that several clicks have already shaped, not the first click's guess).
     flip_tta: average the logits of the image and its mirror image (twice the compute).
     colour_weight: weight of the per-image colour model's log-odds added to the logit before the
         CRF (0 = off); chosen per checkpoint on a development set.
@@ -61,6 +63,7 @@ class SegmenterOptions:
     zoom_in: bool = False
     zoom_expand: float = 1.4
     zoom_min_size: int = 100
+    zoom_from: int = 2
     flip_tta: bool = False
     colour_weight: float = 0.0
     keep_clicked: bool = False
@@ -77,6 +80,8 @@ class SegmenterOptions:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.input_size is not None and self.input_size < 32:
             raise ValueError(f"input_size must be >= 32 pixels (or None), got {self.input_size}")
+        if self.zoom_from < 2:
+            raise ValueError(f"zoom_from must be >= 2 (the first input has no object to zoom on), got {self.zoom_from}")
         if self.zoom_expand < 1.0:
             raise ValueError(f"zoom_expand must be >= 1, got {self.zoom_expand}")
         if not (self.colour_weight >= 0 and math.isfinite(self.colour_weight)):

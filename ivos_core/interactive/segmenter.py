@@ -232,7 +232,8 @@ class InteractiveSegmenter:
         """The zoom-in crop (y0, y1, x0, x1) for this call, or None for the whole image
         (:func:`ivos_core.interactive.geometry.zoom_box`)."""
         st = self._require_image()
-        return zoom_box(inputs, prev_mask, st.height, st.width, expand=self.zoom_expand, min_size=self.zoom_min_size)
+        return zoom_box(inputs, prev_mask, st.height, st.width, expand=self.zoom_expand, min_size=self.zoom_min_size,
+                        min_inputs=self.zoom_from)
 
     def _forward(self, st: _ImageState, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
         x = self._network_input(st, inputs, prev_mask)
