@@ -37,7 +37,7 @@ def stage_record(against: dict, label: str, runs: list[dict], declared: str, aga
     base = next((c for c in against["candidates"] if c["label"] == label), None)
     if base is None:
         raise SystemExit(f"{label} is not a candidate of the earlier record")
-    new = [c for r in runs for c in r["candidates"]]
+    new = [c for r in runs for c in r["candidates"] if c["label"] != label]  # a run may re-run the baseline
     for r in runs:
         if sorted(r["sequences"]) != sorted(against["sequences"]) or r["seeds"] != against["seeds"]:
             raise SystemExit("the new runs must cover the earlier record's sequences and seeds")
