@@ -156,6 +156,8 @@ def eval_interactive(
                                  "(the §3.3 box corrector), grabcut-nobox, ours (our network) or ifcn (needs --checkpoint)"),
     checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint for ours/ifcn"),
     crf: bool = typer.Option(False, "--crf/--no-crf", help="dense-CRF refinement of deep predictions"),
+    crf_weight: Optional[float] = typer.Option(None, "--crf-weight", min=0.0, max=50.0,
+                                               help="the CRF's appearance kernel weight (default 4; choose it on COCO_MVal dev)"),
     zoom_in: bool = typer.Option(False, "--zoom-in/--no-zoom-in",
                                  help="from the 2nd click (--zoom-from), run the network on a crop around the object"),
     zoom_from: Optional[int] = typer.Option(None, "--zoom-from", min=2, help="with --zoom-in: the click from which it zooms (default 2)"),
@@ -218,7 +220,7 @@ def eval_interactive(
             dataset=dataset, root=str(root), method=method, checkpoint=str(checkpoint) if checkpoint else None,
             crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, input_size=input_size, grabcut_max_side=grabcut_max_side,
-            click_focus=click_focus or None, zoom_from=zoom_from, dataset_kw=dataset_kw or None,
+            click_focus=click_focus or None, zoom_from=zoom_from, crf_weight=crf_weight, dataset_kw=dataset_kw or None,
             max_clicks=max_clicks, limit=limit, seed=seed, out=str(out),
         )
         _print_eval_summary(summary, out)

@@ -107,6 +107,8 @@ def test_from_checkpoint_and_protocol_adaptor(tmp_path, rng):
 
 
 def test_crf_fast_mode_runs(model, rng):
+    from ivos_core.interactive.options import SegmenterOptions
+
     pytest.importorskip("pydensecrf")
     seg = InteractiveSegmenter(model, device="cpu", input_size=64, crf=True)
     img = np.zeros((48, 64, 3), np.uint8)
@@ -114,6 +116,18 @@ def test_crf_fast_mode_runs(model, rng):
     seg.set_image(img)
     pred = seg.predict([Click(x=30, y=24)])
     assert pred.prob.shape == (48, 64) and pred.prob[24, 30] == 1.0
+    # the appearance weight is a setting of its own (chosen on COCO_MVal dev): it changes the result
+    img = rng.integers(0, 60, size=(48, 64, 3), dtype=np.uint8)
+    img[10:38, 15:50] += 150
+    probs = {}
+    for w in (0.0, 4.0, 20.0):
+        s = InteractiveSegmenter(model, device="cpu", input_size=64, crf=True, crf_weight=w)
+        s.set_image(img)
+        probs[w] = s.predict([Click(x=30, y=24)]).prob
+    assert s.crf_weight == 20.0 and SegmenterOptions().crf_weight == 4.0
+    assert not np.allclose(probs[0.0], probs[20.0])
+    with pytest.raises(ValueError, match="crf_weight"):
+        SegmenterOptions(crf_weight=-1)
 
 
 def test_zoom_in_crops_around_the_object(model, rng):

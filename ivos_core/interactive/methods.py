@@ -82,6 +82,7 @@ def build_method(
     grabcut_max_side: int | None = None,
     click_focus: float | None = None,
     zoom_from: int | None = None,
+    crf_weight: float | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
@@ -89,7 +90,8 @@ def build_method(
     :class:`~ivos_core.interactive.segmenter.InteractiveSegmenter`) and ``grabcut_band`` (GrabCut boundary
     refinement, :mod:`ivos_core.interactive.grabcut_refine`), ``local_radius`` (local corrections),
     ``click_focus`` (from the 2nd click only changes connected to the newest click stand), ``zoom_from``
-    (the click count from which ``zoom_in`` applies; None: 2) and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
+    (the click count from which ``zoom_in`` applies; None: 2), ``crf_weight`` (the CRF's appearance
+    weight; None: the default 4) and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
     if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
         from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
 
@@ -115,6 +117,7 @@ def build_method(
             keep_clicked=keep_clicked, grabcut_band=grabcut_band, local_radius=local_radius, device=device,
             **({} if click_focus is None else {"click_focus": float(click_focus)}),
             **({} if zoom_from is None else {"zoom_from": int(zoom_from)}),
+            **({} if crf_weight is None else {"crf_weight": float(crf_weight)}),
             **({} if input_size is None else {"input_size": int(input_size)}),
             **({} if grabcut_max_side is None else {"grabcut_max_side": int(grabcut_max_side)}),
         )
@@ -127,7 +130,7 @@ def build_method(
         suffix = (f"+in{int(input_size)}" if input_size is not None else "")
         suffix += (f"+zoom{int(zoom_from)}" if zoom_in and zoom_from not in (None, 2) else "+zoom" if zoom_in else "") + ("+flip" if flip else "")
         suffix += (f"+colour{colour:g}" if colour > 0 else "") + ("+cc" if keep_clicked else "")
-        suffix += "+crf" if crf else ""
+        suffix += ("+crf" + (f"{crf_weight:g}" if crf_weight not in (None, 4.0) else "")) if crf else ""
         suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
         suffix += f"@{int(grabcut_max_side)}" if grabcut_band is not None and grabcut_max_side is not None else ""
         suffix += f"+focus{click_focus:g}" if click_focus is not None else ""

@@ -21,6 +21,8 @@ class SegmenterOptions:
     input_size: longer side of the image inside the network (None: the model's default, e.g.
         384 for ``lite``; native size for ``paper``).
     crf / crf_mode: refine the probability with a dense CRF (``fast``: uncertain band only).
+    crf_weight: the CRF's appearance (bilateral) kernel weight (``CRFParams.bilateral_compat``;
+        4 = DeepLab's kernels at a lower weight); chosen on COCO_MVal dev, never on a test set.
     hard_constraints: clamp user-labelled pixels (False: the network's output as is).
     threshold: probability at or above which a pixel is in the mask.
     click_radius: radius in image pixels of the clamped disk around each click.
@@ -54,6 +56,7 @@ class SegmenterOptions:
     input_size: int | None = None
     crf: bool = False
     crf_mode: Literal["fast", "full"] = "fast"
+    crf_weight: float = 4.0
     hard_constraints: bool = True
     threshold: float = 0.5
     click_radius: int = 3
@@ -80,6 +83,8 @@ class SegmenterOptions:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.input_size is not None and self.input_size < 32:
             raise ValueError(f"input_size must be >= 32 pixels (or None), got {self.input_size}")
+        if not (0 <= self.crf_weight <= 50 and math.isfinite(self.crf_weight)):
+            raise ValueError(f"crf_weight must be in [0, 50], got {self.crf_weight}")
         if self.zoom_from < 2:
             raise ValueError(f"zoom_from must be >= 2 (the first input has no object to zoom on), got {self.zoom_from}")
         if self.zoom_expand < 1.0:

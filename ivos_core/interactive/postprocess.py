@@ -51,9 +51,9 @@ def finish(
         seeds[fg], seeds[bg] = 1.0, 0.0
         prob = sigmoid(logits + options.colour_weight * colour_log_odds(colour_bins(), seeds))
     if crf:
-        from ivos_core.interactive.crf import refine
+        from ivos_core.interactive.crf import CRFParams, refine
 
-        prob = refine(image, prob, mode=options.crf_mode).astype(np.float32)
+        prob = refine(image, prob, CRFParams(bilateral_compat=options.crf_weight), mode=options.crf_mode).astype(np.float32)
     if options.grabcut_band is not None:
         from ivos_core.interactive.grabcut_refine import grabcut_refine
 
