@@ -11,7 +11,8 @@ look at the DAVIS val sequences it is later reported on.
 Candidates that differ only in the prior share one fine-tuned network per sequence (the prior
 acts after the network, at propagation), so a prior costs one propagation, not a fine-tuning.
 Frames are loaded as the DAVIS evaluation loads them (``frame_stride``, ``max_side``) and J is
-the DAVIS J mean of :mod:`ivos_core.davis` (first and last evaluated frame excluded).
+the DAVIS J mean of :mod:`ivos_core.davis` (first and last evaluated frame excluded); the
+boundary F mean is recorded beside it (and J&F), for rules that score both.
 
 Each (fine-tuning setting, sequence) result is cached as JSON under ``cache_dir``, keyed by the
 parent checkpoint's size and mtime, so an interrupted sweep resumes and a new parent re-runs.
@@ -133,6 +134,10 @@ class SelectionGrid:
         return out
 
 
+#: appended to the cache key: rows cached before F was recorded (J only) are not reused
+_ROWS_VERSION: list[str] = ["rows-with-F"]
+
+
 def _file_tag(path: str | Path) -> str:
     p = Path(path)
     for cand in (Path(str(p) + ".safetensors"), p):
@@ -182,8 +187,8 @@ def select_video_settings(
     for ft in grid.finetune_settings():
         for name in seqs:
             variants = [o.to_dict() for o in grid.with_priors(ft)]  # the propagations of this fit
-            key = hashlib.sha256(json.dumps([tag, ft.to_dict(), variants, name,
-                                             grid.frame_stride, grid.max_side, seed]).encode()).hexdigest()[:16]
+            key = hashlib.sha256(json.dumps([tag, ft.to_dict(), variants, name, grid.frame_stride, grid.max_side, seed]
+                                            + _ROWS_VERSION).encode()).hexdigest()[:16]
             cache = None if cache_dir is None else Path(cache_dir) / f"{name}-{ft.label()}-{key}.json"
             if cache is not None and cache.is_file():
                 rows = json.loads(cache.read_text())
@@ -195,11 +200,15 @@ def select_video_settings(
                     atomic_write(cache, json.dumps(rows, indent=1))
             for r in rows:
                 label = OSVOSOptions.from_dict(r["options"]).label()
-                c = candidates.setdefault(label, {"label": label, "options": r["options"], "J": {}, "seconds": {}})
+                c = candidates.setdefault(label, {"label": label, "options": r["options"], "J": {}, "F": {},
+                                                  "seconds": {}})
                 c["J"][name] = r["J_mean"]
+                c["F"][name] = r["F_mean"]
                 c["seconds"][name] = round(r["fit_s"] + r["propagate_s"], 2)
     for c in candidates.values():
         c["J_mean"] = float(np.mean([c["J"][s] for s in seqs]))
+        c["F_mean"] = float(np.mean([c["F"][s] for s in seqs]))
+        c["JF_mean"] = (c["J_mean"] + c["F_mean"]) / 2
     ranked = list(candidates.values())
     return _selection_document(ranked, root=root, split=split, seqs=seqs, parent=parent, grid=grid, seed=seed,
                                seconds=round(time.perf_counter() - t_all, 1))
@@ -227,8 +236,9 @@ def _evaluate_sequence(model: Any, sequence: Any, name: str, ft: OSVOSOptions, g
         vs.propagate_all()
         prop_s = time.perf_counter() - t1
         preds = np.stack([vs.mask(i) for i in range(len(frames))])
-        j = float(_scores(preds, gts, void)[0]["J_mean"])
-        rows.append({"options": opts.to_dict(), "J_mean": j, "fit_s": round(fit_s, 2),
+        stats = _scores(preds, gts, void)[0]
+        j = float(stats["J_mean"])
+        rows.append({"options": opts.to_dict(), "J_mean": j, "F_mean": float(stats["F_mean"]), "fit_s": round(fit_s, 2),
                      "propagate_s": round(prop_s, 2), "n_frames": int(len(frames))})
         say(f"{name} {opts.label()}: J {j:.3f} (fit {fit_s:.1f} s, propagate {prop_s:.1f} s)")
     vs.close()

@@ -11,7 +11,7 @@
 #        docs/results/dev/video-selection-folds.json \
 #        runs/fold1-osvos/parent=horsejump-low,kite-walk,motocross-bumps,motorbike,paragliding
 # PRIORS, DILATIONS, THRESHOLDS, FLOWS, LRS, AUGS, CRFS override the grid (a later stage on the same sequences).
-# PARTS=dev,fold1,... runs only those parts (e.g. one per core); seeds via SEEDS (default "0 1").
+# METRIC=JF makes the rule the highest mean J&F instead of J. PARTS=dev,fold1,... runs only those parts (e.g. one per core); seeds via SEEDS (default "0 1").
 # The combine step runs once every part's files exist.
 set -euo pipefail
 usage="usage: $0 DATA_ROOT SHIPPED_PARENT RECORD FOLD_PARENT=SEQ,SEQ,... [...]"
@@ -42,6 +42,6 @@ for part in "${parts[@]}"; do
   done
 done
 for r in "${runs[@]}"; do [ -f "$r" ] || { echo "waiting for $r (run the other parts)"; exit 0; }; done
-$PY scripts/combine_video_seeds.py "$RECORD" "${runs[@]}" --what "OSVOS propagation settings chosen on the \
+$PY scripts/combine_video_seeds.py "$RECORD" "${runs[@]}" --metric "${METRIC:-J}" --what "OSVOS propagation settings chosen on the \
 video development sequences hockey, lucia, surf (shipped parent $SHIPPED) plus folds of training sequences, \
 each with a parent trained without it ($*), GT first frame, seeds 0 and 1; fine-tuning fixed at the shipped setting"

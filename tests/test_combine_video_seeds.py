@@ -70,3 +70,22 @@ def test_a_later_stage_is_paired_against_the_earlier_choice_and_the_baseline_win
     assert better["choice_after_rule"]["label"] == "aug2"
     with pytest.raises(SystemExit, match="not a candidate"):
         stage_mod.stage_record(earlier, "nope", [later({"hockey": (0.9, 0.9), "lucia": (0.9, 0.8)})], "d", "rec")
+
+
+def test_runs_with_f_combine_jf_and_the_jf_rule_can_choose_differently():
+    def run(seed, j, f):  # two candidates on hockey: (J, F) of crf0, crf2
+        return {"split": "train", "sequences": ["hockey"], "parent": "p", "seed": seed, "frame_stride": 2, "max_side": 480,
+                "candidates": [{"label": lab, "options": {}, "J": {"hockey": j[k]}, "F": {"hockey": f[k]}}
+                               for k, lab in enumerate(("crf0", "crf2"))]}
+
+    runs = [run(0, (0.80, 0.82), (0.80, 0.70)), run(1, (0.80, 0.82), (0.80, 0.70))]
+    by_j = combine_mod.combine(runs, "t")
+    by_jf = combine_mod.combine(runs, "t", "JF")
+    assert by_j["choice"]["label"] == "crf2"  # J alone prefers the CRF
+    assert by_jf["choice"]["label"] == "crf0" and by_jf["choice"]["JF_mean"] == pytest.approx(0.80)
+    c2 = next(c for c in by_jf["candidates"] if c["label"] == "crf2")
+    assert c2["F_mean"] == pytest.approx(0.70) and c2["JF_mean"] == pytest.approx(0.76) and "J&F" in by_jf["rule"]
+    old = [{**r, "candidates": [{k: v for k, v in c.items() if k != "F"} for c in r["candidates"]]} for r in runs]
+    assert "JF_mean" not in combine_mod.combine(old, "t")["candidates"][0]  # older runs: J only
+    with pytest.raises(SystemExit, match="recorded F"):
+        combine_mod.combine(old, "t", "JF")
