@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -158,6 +158,8 @@ def eval_interactive(
     crf: bool = typer.Option(False, "--crf/--no-crf", help="dense-CRF refinement of deep predictions"),
     crf_weight: Optional[float] = typer.Option(None, "--crf-weight", min=0.0, max=50.0,
                                                help="the CRF's appearance kernel weight (default 4; choose it on COCO_MVal dev)"),
+    seg_option: Optional[List[str]] = typer.Option(None, "--seg-option",
+                                                   help="KEY=VALUE: any further segmenter option (repeatable), e.g. grabcut_iterations=5"),
     zoom_in: bool = typer.Option(False, "--zoom-in/--no-zoom-in",
                                  help="from the 2nd click (--zoom-from), run the network on a crop around the object"),
     zoom_from: Optional[int] = typer.Option(None, "--zoom-from", min=2, help="with --zoom-in: the click from which it zooms (default 2)"),
@@ -171,14 +173,9 @@ def eval_interactive(
         None, "--grabcut-band", min=0.0,
         help="refine the deep mask's boundary with GrabCut in a band of this fraction of the image diagonal "
              "(>= 1: the whole image; choose it on COCO_MVal dev)"),
-    input_size: Optional[int] = typer.Option(
-        None, "--input-size", min=32,
-        help="the network's working size (longer side; default: the checkpoint's, 384 for lite)"),
-    grabcut_max_side: Optional[int] = typer.Option(
-        None, "--grabcut-max-side", min=16, help="run the GrabCut refinement on its crop downscaled to this side (speed)"),
-    click_focus: Optional[float] = typer.Option(
-        None, "--click-focus", min=0.0,
-        help="from the 2nd click keep only the changes connected to the newest click, within this fraction of the diagonal of it"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", min=32, help="the network's working size (longer side; default: the checkpoint's, 384 for lite)"),
+    grabcut_max_side: Optional[int] = typer.Option(None, "--grabcut-max-side", min=16, help="run the GrabCut refinement on its crop downscaled to this side (speed)"),
+    click_focus: Optional[float] = typer.Option(None, "--click-focus", min=0.0, help="from the 2nd click keep only the changes connected to the newest click, within this fraction of the diagonal of it"),
     davis_frames: DavisFrames = typer.Option(DavisFrames.first, help="davis only: the first frame of each sequence or all frames"),
     split: Optional[str] = typer.Option(
         None, help="davis: split (default val for first frames, train for all); coco_mval: dev (default, the "
@@ -220,7 +217,8 @@ def eval_interactive(
             dataset=dataset, root=str(root), method=method, checkpoint=str(checkpoint) if checkpoint else None,
             crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, input_size=input_size, grabcut_max_side=grabcut_max_side,
-            click_focus=click_focus or None, zoom_from=zoom_from, crf_weight=crf_weight, dataset_kw=dataset_kw or None,
+            click_focus=click_focus or None, zoom_from=zoom_from, crf_weight=crf_weight,
+            seg_options=_key_values(seg_option) or None, dataset_kw=dataset_kw or None,
             max_clicks=max_clicks, limit=limit, seed=seed, out=str(out),
         )
         _print_eval_summary(summary, out)
@@ -285,6 +283,27 @@ def _print_eval_summary(summary: dict, out: Path) -> None:
         console.print(f"[yellow]skipped (data)[/yellow] {s['item']}: {s['reason']}")
     console.print(f"set: {summary.get('dataset')}/{summary.get('split')} ({summary.get('role')})")
     console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
+
+
+def _key_values(items: list[str] | None) -> dict:
+    """``["a=5", "b=x"]`` -> ``{"a": 5, "b": "x"}`` (values read as JSON where they parse)."""
+    import json
+
+    from ivos_core.interactive.options import MODEL_OPTION_NAMES
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="'--seg-option'")
+        if key.strip() not in MODEL_OPTION_NAMES:
+            raise typer.BadParameter(f"unknown segmenter option {key.strip()!r}; known: {', '.join(MODEL_OPTION_NAMES)}",
+                                     param_hint="'--seg-option'")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _run_eval(**kw) -> dict:

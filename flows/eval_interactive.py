@@ -34,6 +34,7 @@ def run_protocol(
     click_focus: float | None = None,
     zoom_from: int | None = None,
     crf_weight: float | None = None,
+    seg_options: dict[str, Any] | None = None,
 ) -> str:
     """Run the whole protocol and write its files; returns the summary path (not the data)."""
     from ivos_core.data import open_dataset
@@ -43,7 +44,7 @@ def run_protocol(
     m = build_method(
         method, checkpoint=checkpoint, crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
         grabcut_band=grabcut_band, input_size=input_size, grabcut_max_side=grabcut_max_side, click_focus=click_focus,
-        zoom_from=zoom_from, crf_weight=crf_weight,
+        zoom_from=zoom_from, crf_weight=crf_weight, options=seg_options,
     )
     progress = FlowProgress(artifact_key("eval", dataset, m.name), f"{m.name} on {dataset}")
     result = evaluate_interactive(
@@ -80,13 +81,14 @@ def eval_interactive_flow(
     click_focus: float | None = None,
     zoom_from: int | None = None,
     crf_weight: float | None = None,
+    seg_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate one interactive method; writes summary.json, per_image.parquet, miou_curve.png."""
     import json
 
     summary_path = run_protocol(
         dataset, root, method, checkpoint, crf, max_clicks, limit, seed, out, zoom_in, flip, colour, keep_clicked,
-        dataset_kw, grabcut_band, input_size, grabcut_max_side, click_focus, zoom_from, crf_weight,
+        dataset_kw, grabcut_band, input_size, grabcut_max_side, click_focus, zoom_from, crf_weight, seg_options,
     )
     summary = json.loads(Path(summary_path).read_text())
     create_table_artifact(

@@ -286,3 +286,22 @@ def test_local_correction_changes_only_near_the_clicks(model, rng):
     assert correction_kwargs(object()) == {}
     with pytest.raises(ValueError, match="local_radius must be a positive"):
         InteractiveSegmenter(model, local_radius=-1, device="cpu")
+
+
+def test_build_method_passes_further_segmenter_options_by_name():
+    import typer
+
+    from flows.cli import _key_values
+    from ivos_core.interactive.methods import build_method
+
+    m = build_method("ours", crf=True, options={"grabcut_iterations": 5, "threshold": 0.4}, device="cpu")
+    assert m.segmenter.grabcut_iterations == 5 and m.segmenter.threshold == 0.4
+    assert m.name.endswith("+crf+grabcut_iterations=5+threshold=0.4")
+    with pytest.raises(ValueError, match="unknown segmenter options"):
+        build_method("ours", options={"nonsense": 1}, device="cpu")
+    assert _key_values(["grabcut_iterations=5", "crf_mode=full", "threshold=0.4"]) == {
+        "grabcut_iterations": 5, "crf_mode": "full", "threshold": 0.4}
+    with pytest.raises(typer.BadParameter, match="KEY=VALUE"):
+        _key_values(["grabcut_iterations"])
+    with pytest.raises(typer.BadParameter, match="unknown segmenter option"):
+        _key_values(["nonsense=1"])

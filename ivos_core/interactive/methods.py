@@ -8,7 +8,8 @@ one adaptor class here; the protocol loop in :mod:`ivos_core.evaluation` never c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Mapping
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -67,6 +68,16 @@ class DeepMethod:
         return self.segmenter.predict(list(inputs), prev_mask=prev_mask).mask
 
 
+def _checked_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Extra segmenter options by name; an unknown name is a ValueError that lists the known ones."""
+    from ivos_core.interactive.options import MODEL_OPTION_NAMES
+
+    unknown = sorted(set(options or {}) - set(MODEL_OPTION_NAMES))
+    if unknown:
+        raise ValueError(f"unknown segmenter options {unknown}; known: {', '.join(MODEL_OPTION_NAMES)}")
+    return dict(options or {})
+
+
 def build_method(
     name: str,
     *,
@@ -83,6 +94,7 @@ def build_method(
     click_focus: float | None = None,
     zoom_from: int | None = None,
     crf_weight: float | None = None,
+    options: Mapping[str, Any] | None = None,
     device: str = "auto",
 ):
     """Build an evaluation method by name (``grabcut``, ``ours`` or ``ifcn``); ``crf`` and
@@ -91,7 +103,8 @@ def build_method(
     refinement, :mod:`ivos_core.interactive.grabcut_refine`), ``local_radius`` (local corrections),
     ``click_focus`` (from the 2nd click only changes connected to the newest click stand), ``zoom_from``
     (the click count from which ``zoom_in`` applies; None: 2), ``crf_weight`` (the CRF's appearance
-    weight; None: the default 4) and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
+    weight; None: the default 4), ``options`` (any further :class:`SegmenterOptions` fields, e.g.
+    ``{"grabcut_iterations": 5}``: a dev selection can vary a setting without a flag of its own) and ``input_size`` (the network's working size, None: the checkpoint's) apply to the networks."""
     if name in ("grabcut", "grabcut-rerun", "grabcut-continue"):
         from ivos_core.baselines.grabcut import DEFAULT_NOC_MODE, GrabCutClickMethod
 
@@ -118,6 +131,7 @@ def build_method(
             **({} if click_focus is None else {"click_focus": float(click_focus)}),
             **({} if zoom_from is None else {"zoom_from": int(zoom_from)}),
             **({} if crf_weight is None else {"crf_weight": float(crf_weight)}),
+            **_checked_options(options),
             **({} if input_size is None else {"input_size": int(input_size)}),
             **({} if grabcut_max_side is None else {"grabcut_max_side": int(grabcut_max_side)}),
         )
@@ -134,6 +148,7 @@ def build_method(
         suffix += f"+grabcut{grabcut_band:g}" if grabcut_band is not None else ""
         suffix += f"@{int(grabcut_max_side)}" if grabcut_band is not None and grabcut_max_side is not None else ""
         suffix += f"+focus{click_focus:g}" if click_focus is not None else ""
+        suffix += "".join(f"+{k}={v}" for k, v in sorted((options or {}).items()))
         return DeepMethod(seg, name=name + suffix)
     raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
 
