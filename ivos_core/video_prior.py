@@ -214,13 +214,14 @@ PAPER_OSVOS_OPTIONS = OSVOSOptions()
 #: seeds and rule): fine-tuning augmentation at half the default ranges, 0.7535 against 0.7485 (+0.005
 #: [-0.018, +0.029], 7 higher / 6 lower: noise, chosen by the rule); twice the ranges lost (0.731).
 #: Round 9 (docs/results/dev/video-selection-folds-crf.json, same sequences, seeds and rule): a dense
-#: CRF on each propagated frame at appearance weight 2, 0.7616 against 0.7535 (+0.008 [-0.008, +0.024],
-#: 9 higher / 4 lower; weight 4 0.7595, 8 0.7323: a strong kernel bleeds into similar-coloured
-#: background, boat 0.83 -> 0.71), about 1 s more per clip.
+#: CRF on each propagated frame at appearance weight 2 had the highest mean J, 0.7616 against 0.7535
+#: (+0.008 [-0.008, +0.024]; weight 4 0.7595, 8 0.7323), but scored by J&F, DAVIS's own measure
+#: (docs/results/dev/video-selection-folds-crf-jf.json, stage 7), every weight loses: F falls by
+#: 0.04-0.05 (J&F 0.7811 without, 0.7628 at weight 2). So no CRF (crf_weight 0) - round 8's settings.
 #: The paper's OSVOS stays available as PAPER_OSVOS_OPTIONS.
 DEFAULT_OSVOS_OPTIONS = OSVOSOptions(
     finetune_steps=1200, finetune_lr=5e-3, finetune_crop=320, max_side=480, prior_weight=10.0, prior_inside=0.0,
-    prior_dilation=0.06, flip_tta=True, mask_threshold=0.8, finetune_aug=0.5, crf_weight=2.0,
+    prior_dilation=0.06, flip_tta=True, mask_threshold=0.8, finetune_aug=0.5,
 )
 
 

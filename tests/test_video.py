@@ -537,9 +537,9 @@ def test_video_crf_snaps_a_blurred_boundary_keeps_its_threshold_and_reaches_prop
     assert np.allclose(refined[far], prob[far], atol=1e-4)
 
     # the option: off by default, a later field (earlier hashes unchanged), a propagation variant
-    off = replace(DEFAULT_OSVOS_OPTIONS, crf_weight=0.0)
-    assert "crf_weight" not in off.to_dict() and OSVOSOptions.from_dict(off.to_dict()) == off
-    assert DEFAULT_OSVOS_OPTIONS.crf_weight == 2.0  # round 9's dev choice
+    assert DEFAULT_OSVOS_OPTIONS.crf_weight == 0  # the dev set by J&F: no CRF (round 9, stage 7)
+    assert "crf_weight" not in DEFAULT_OSVOS_OPTIONS.to_dict()
+    assert OSVOSOptions.from_dict(DEFAULT_OSVOS_OPTIONS.to_dict()) == DEFAULT_OSVOS_OPTIONS
     on = replace(DEFAULT_OSVOS_OPTIONS, crf_weight=4.0)
     assert "crf4" in on.label() and OSVOSOptions.from_dict(on.to_dict()) == on
     with pytest.raises(ValueError, match="crf_weight"):
