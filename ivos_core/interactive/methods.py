@@ -7,8 +7,8 @@ one adaptor class here; the protocol loop in :mod:`ivos_core.evaluation` never c
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
