@@ -316,9 +316,10 @@ class FlowPrior:
         h, w = self._grey.shape
         self._mask = cv2.resize(np.asarray(mask, np.float32), (w, h), interpolation=cv2.INTER_AREA)
 
-    def apply(self, frame: np.ndarray, logits: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    def apply(self, frame: np.ndarray, logits: np.ndarray, threshold: float = 0.5, *, observe: bool = True) -> np.ndarray:
         """``logits + w * (2 s - 1)`` (``logits`` unchanged when the prior is off), then
-        :meth:`observe` of the resulting mask (probability above ``threshold``)."""
+        :meth:`observe` of the resulting mask (probability above ``threshold``) unless ``observe``
+        is False (the caller refines the mask first and observes that)."""
         out = logits
         if self.options.uses_prior:
             s = self.warped_prior(frame)
@@ -326,5 +327,6 @@ class FlowPrior:
                 self.skipped += 1
             else:
                 out = (logits + self.options.prior_weight * s).astype(np.float32)
-        self.observe(frame, out > math.log(threshold / (1.0 - threshold)))
+        if observe:
+            self.observe(frame, out > math.log(threshold / (1.0 - threshold)))
         return out

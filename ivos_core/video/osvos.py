@@ -42,7 +42,7 @@ def crf_refine_frame(frame: np.ndarray, prob: np.ndarray, threshold: float, weig
     The mask is ``prob > threshold``, not ``> 0.5`` (the shipped threshold is 0.8: the parent
     over-segments), so the CRF's unary is the probability re-centred at the threshold - the
     logits shifted by ``logit(threshold)`` - and the result is shifted back: a pixel the CRF
-    leaves at 0.5 stays exactly at the threshold, and weight 0 would return ``prob``. The CRF
+    leaves at 0.5 stays exactly at the threshold. The CRF
     solves only the uncertain band around the boundary (:func:`ivos_core.interactive.crf.refine`,
     fast mode), so confident pixels far from it keep their probability and a frame costs a
     bounded crop whatever its size.
@@ -50,11 +50,14 @@ def crf_refine_frame(frame: np.ndarray, prob: np.ndarray, threshold: float, weig
     from ivos_core.interactive.crf import CRFParams, refine
 
     shift = math.log(threshold / (1.0 - threshold))
+    centred = _shift_logits(prob, -shift)
+    return _shift_logits(refine(frame, centred, CRFParams(bilateral_compat=float(weight))), shift)
+
+
+def _shift_logits(prob: np.ndarray, shift: float) -> np.ndarray:
+    """``sigmoid(logit(prob) + shift)`` as float32 (probabilities clipped away from 0 and 1)."""
     p = np.clip(prob.astype(np.float64), 1e-6, 1.0 - 1e-6)
-    centred = 1.0 / (1.0 + np.exp(-(np.log(p / (1.0 - p)) - shift)))
-    q = np.clip(refine(frame, centred.astype(np.float32), CRFParams(bilateral_compat=float(weight))), 1e-6, 1.0 - 1e-6)
-    back = 1.0 / (1.0 + np.exp(-(np.log(q / (1.0 - q)) + shift)))
-    return back.astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-(np.log(p / (1.0 - p)) + shift)))).astype(np.float32)
 
 
 class _OSVOS:
@@ -166,14 +169,15 @@ class _OSVOS:
                     if prior is not None:
                         prior.observe(work[i], self._work(prob) > 0.5)
                 else:
-                    lg = logits[i] if prior is None else prior.apply(work[i], logits[i], threshold=thr)
+                    crf = self.options.crf_weight > 0  # with the CRF, the prior observes the refined mask below
+                    lg = logits[i] if prior is None else prior.apply(work[i], logits[i], threshold=thr, observe=not crf)
                     prob = 1.0 / (1.0 + np.exp(-np.clip(lg, -30.0, 30.0)))
                     if prob.shape != (st.height, st.width):
                         prob = cv2.resize(prob, (st.width, st.height), interpolation=cv2.INTER_LINEAR)
                     prob = prob.astype(np.float32, copy=False)
-                    if self.options.crf_weight > 0:
+                    if crf:
                         prob = crf_refine_frame(frame_of[i], prob, thr, self.options.crf_weight)
-                        if prior is not None:  # the next frame's prior carries the refined mask
+                        if prior is not None:
                             prior.observe(work[i], self._work(prob) > thr)
                     conf, annotated = _band_confidence(prob, prob > thr, radius), False
                 mask = prob > (0.5 if annotated else thr)
