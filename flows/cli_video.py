@@ -111,6 +111,7 @@ def eval_davis_cmd(
     flow_side: int = typer.Option(_OSVOS.flow_max_side, "--flow-side", min=16, help="longer side the prior's optical flow is computed at"),
     finetune_aug: float = typer.Option(_OSVOS.finetune_aug, "--finetune-aug", min=0.0, max=4.0, help="fine-tuning augmentation strength (1 = default ranges, 0 = flips only)"),
     osvos_crf: float = typer.Option(_OSVOS.crf_weight, "--osvos-crf", min=0.0, max=50.0, help="dense CRF appearance weight on each propagated frame (0 = off)"),
+    osvos_online: str = typer.Option(f"{_OSVOS.online_steps}:{_OSVOS.online_every}", "--osvos-online", help="online adaptation STEPS:EVERY propagated frames (0:8 = off)"),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="at most N frames per sequence"),
     frame_stride: int = typer.Option(1, "--frame-stride", help="evaluate every k-th frame"),
     max_side: Optional[int] = typer.Option(None, "--max-side", help="downscale frames to this longer side"),
@@ -147,16 +148,15 @@ def eval_davis_cmd(
         cfg = DavisEvalConfig(
             split=split, year=year, sequences=tuple(_csv(sequences) or ()) or None,
             init_methods=tuple(_csv(init) or ()), init_clicks=tuple(_csv(init_clicks) or (1,)),
-            correction_methods=tuple(_csv(correct) or ()),
-            correction_clicks=tuple(_csv(correction_clicks) or (1,)),
+            correction_methods=tuple(_csv(correct) or ()), correction_clicks=tuple(_csv(correction_clicks) or (1,)),
             progressive_clicks=tuple(_csv(progressive_clicks) or ()), correction_frames=correction_frames,
             finetune_steps=finetune_steps, finetune_lr=finetune_lr, finetune_crop=finetune_crop,
             prior_weight=prior_weight, prior_inside=prior_inside, flip_tta=flip_tta,
-            freeze_bn=freeze_bn, prior_dilation=prior_dilation, mask_threshold=mask_threshold, flow_max_side=flow_side, finetune_aug=finetune_aug, osvos_crf=osvos_crf, max_frames=max_frames, frame_stride=frame_stride, max_side=max_side,
+            freeze_bn=freeze_bn, prior_dilation=prior_dilation, mask_threshold=mask_threshold, flow_max_side=flow_side, finetune_aug=finetune_aug, osvos_crf=osvos_crf, max_frames=max_frames,
+            osvos_online_steps=_online_pair(osvos_online)[0], osvos_online_every=_online_pair(osvos_online)[1], frame_stride=frame_stride, max_side=max_side,
             seed=seed, device=device, crf=crf, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, local_radius=local_radius or None, interactive_flip=interactive_flip, interactive_input_size=interactive_input_size,
-            osvos_parent=str(osvos_parent) if osvos_parent else None,
-            checkpoint=str(checkpoint) if checkpoint else None,
+            osvos_parent=str(osvos_parent) if osvos_parent else None, checkpoint=str(checkpoint) if checkpoint else None,
             ifcn_checkpoint=str(ifcn_checkpoint) if ifcn_checkpoint else None,
         )
     except ValueError as exc:
@@ -185,6 +185,15 @@ def _on_off(value: str) -> bool:
     if value.lower() in ("off", "false", "0", "no"):
         return False
     raise ValueError(f"expected on or off, got {value!r}")
+
+
+def _online_pair(value: str) -> tuple[int, int]:
+    """``STEPS:EVERY`` (online adaptation steps every EVERY propagated frames; ``0:8`` = off)."""
+    steps, _, every = value.partition(":")
+    try:
+        return int(steps), int(every or 8)
+    except ValueError:
+        raise ValueError(f"expected STEPS:EVERY for online adaptation (e.g. 25:8), got {value!r}") from None
 
 
 def select_video_cmd(
@@ -217,6 +226,8 @@ def select_video_cmd(
                                    help="longer sides the prior's optical flow is computed at, to try (reuses each fit)"),
     crf_weights: str = typer.Option(str(_OSVOS.crf_weight), "--crf-weight",
                                     help="dense CRF appearance weights on each propagated frame to try (0 = off; reuses each fit)"),
+    online: str = typer.Option(f"{_OSVOS.online_steps}:{_OSVOS.online_every}", "--online",
+                               help="online adaptation to try, STEPS:EVERY pairs (0:8 = off; reuses each fit)"),
     frame_stride: int = typer.Option(2, "--frame-stride"),
     max_side: Optional[int] = typer.Option(320, "--max-side"),
     cache: Optional[Path] = typer.Option(Path("runs/select-video-cache"), "--cache", help="per-sequence result cache"),
@@ -246,6 +257,7 @@ def select_video_cmd(
             mask_threshold=tuple(float(x) for x in _csv(thresholds) or [str(_OSVOS.mask_threshold)]),
             flow_max_side=tuple(int(x) for x in _csv(flow_sides) or [str(_OSVOS.flow_max_side)]),
             crf_weight=tuple(float(x) for x in _csv(crf_weights) or [str(_OSVOS.crf_weight)]),
+            online=tuple(_online_pair(x) for x in _csv(online) or [f"{_OSVOS.online_steps}:{_OSVOS.online_every}"]),
             frame_stride=frame_stride, max_side=max_side,
         )
     except TestSetError as exc:

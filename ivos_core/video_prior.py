@@ -38,7 +38,7 @@ FlowMethod = Literal["dis", "farneback"]
 
 
 #: fields added after records were hashed from :meth:`OSVOSOptions.to_dict`, with their neutral value
-_LATER_FIELDS: dict[str, Any] = {"finetune_aug": 1.0, "crf_weight": 0.0}
+_LATER_FIELDS: dict[str, Any] = {"finetune_aug": 1.0, "crf_weight": 0.0, "online_steps": 0, "online_every": 8}
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,13 @@ class OSVOSOptions:
     so its boundaries are blurred). The CRF sees the probability re-centred at
     ``mask_threshold`` (a pixel at the threshold is a coin flip to it), and the mask it returns is
     what the prior carries to the next frame (:func:`ivos_core.video.osvos.crf_refine_frame`).
+    ``online_steps`` / ``online_every``: online adaptation (OnAVOS, Voigtlaender & Leibe 2017, in
+    its simplest form): every ``online_every`` propagated frames the network propagating the video
+    trains ``online_steps`` more steps on the latest frame's own confident mask (its eroded mask as
+    object, beyond the prior's band as background, the uncertain boundary ignored) mixed with the
+    annotated frames, so it follows the object's appearance as it changes (0 steps: off, the
+    paper's OSVOS). It works on a copy: the fitted network itself is unchanged
+    (:mod:`ivos_core.video.online`).
     """
 
     finetune_steps: int = 500
@@ -86,6 +93,8 @@ class OSVOSOptions:
     mask_threshold: float = 0.5
     finetune_aug: float = 1.0
     crf_weight: float = 0.0
+    online_steps: int = 0
+    online_every: int = 8
 
     def __post_init__(self) -> None:
         if not 0 <= float(self.finetune_aug) <= 4:
@@ -112,6 +121,9 @@ class OSVOSOptions:
             raise ValueError(f"OSVOSOptions.mask_threshold must be in (0, 1), got {self.mask_threshold}")
         if not (math.isfinite(self.crf_weight) and 0 <= self.crf_weight <= 50):
             raise ValueError(f"OSVOSOptions.crf_weight must be in [0, 50], got {self.crf_weight}")
+        if int(self.online_steps) < 0 or int(self.online_every) < 1:
+            raise ValueError(f"OSVOSOptions.online_steps must be >= 0 and online_every >= 1, got "
+                             f"{self.online_steps} and {self.online_every}")
         if not 0 <= self.prior_min_area < 1:
             raise ValueError(f"OSVOSOptions.prior_min_area must be in [0, 1), got {self.prior_min_area}")
 
@@ -185,6 +197,8 @@ class OSVOSOptions:
             parts.append(f"flow{self.flow_max_side}")
         if self.crf_weight > 0:
             parts.append(f"crf{self.crf_weight:g}")
+        if self.online_steps > 0:
+            parts.append(f"online{self.online_steps}every{self.online_every}")
         return "-".join(parts)
 
 

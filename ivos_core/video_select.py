@@ -105,6 +105,8 @@ class SelectionGrid:
     flow_max_side: tuple[int, ...] = (DEFAULT_OSVOS_OPTIONS.flow_max_side,)
     #: the dense CRF's appearance weight on each propagated frame (a propagation setting; 0 = off)
     crf_weight: tuple[float, ...] = (DEFAULT_OSVOS_OPTIONS.crf_weight,)
+    #: online adaptation, ``(steps, every)`` pairs (a propagation setting: it adapts a copy of the fit)
+    online: tuple[tuple[int, int], ...] = ((DEFAULT_OSVOS_OPTIONS.online_steps, DEFAULT_OSVOS_OPTIONS.online_every),)
     frame_stride: int = 2
     max_side: int | None = 320
     base: OSVOSOptions = DEFAULT_OSVOS_OPTIONS
@@ -120,7 +122,7 @@ class SelectionGrid:
 
     def with_priors(self, ft: OSVOSOptions) -> list[OSVOSOptions]:
         """The propagation variants of one fit: every prior x flip x dilation x flow size x threshold
-        x CRF setting (the dilation and the flow size only where the prior is on)."""
+        x CRF x online adaptation setting (the dilation and the flow size only where the prior is on)."""
         out = []
         for w, b in self.priors:
             on = w > 0
@@ -130,7 +132,8 @@ class SelectionGrid:
                         for t in self.mask_threshold:
                             out += [replace(ft, prior_weight=float(w), prior_inside=float(b), prior_dilation=float(d),
                                             flow_max_side=int(fs), flip_tta=bool(f), mask_threshold=float(t),
-                                            crf_weight=float(c)) for c in self.crf_weight]
+                                            crf_weight=float(c), online_steps=int(os_), online_every=int(oe))
+                                    for c in self.crf_weight for os_, oe in self.online]
         return out
 
 

@@ -10,7 +10,7 @@
 #   e.g. scripts/select_video_fold.sh ../shared/data models/ivos-lite-v1/osvos_parent \
 #        docs/results/dev/video-selection-folds.json \
 #        runs/fold1-osvos/parent=horsejump-low,kite-walk,motocross-bumps,motorbike,paragliding
-# STEPS, PRIORS, DILATIONS, THRESHOLDS, FLOWS, LRS, AUGS, CRFS override the grid (a later stage on the same sequences).
+# STEPS, PRIORS, DILATIONS, THRESHOLDS, FLOWS, LRS, AUGS, CRFS, ONLINE override the grid (a later stage on the same sequences).
 # METRIC=JF makes the rule the highest mean J&F instead of J. PARTS=dev,fold1,... runs only those parts (e.g. one per core); seeds via SEEDS (default "0 1").
 # The combine step runs once every part's files exist.
 set -euo pipefail
@@ -25,7 +25,7 @@ SEEDS=${SEEDS:-0 1}
 mkdir -p "$OUT"
 GRID=(--split train --steps "${STEPS:-1200}" --lr "${LRS:-0.005}" --crop 320 --osvos-side 480 --osvos-flip on
       --priors "${PRIORS:-0:1,3:0,10:0}" --prior-dilation "${DILATIONS:-0.03,0.06}"
-      --threshold "${THRESHOLDS:-0.5,0.6,0.7,0.8,0.9}" --flow-side "${FLOWS:-160}" --aug "${AUGS:-1}" --crf-weight "${CRFS:-0}" --frame-stride 2 --max-side 480 --cache runs/select-video-cache)
+      --threshold "${THRESHOLDS:-0.5,0.6,0.7,0.8,0.9}" --flow-side "${FLOWS:-160}" --aug "${AUGS:-1}" --crf-weight "${CRFS:-0}" --online "${ONLINE:-0:8}" --frame-stride 2 --max-side 480 --cache runs/select-video-cache)
 parts=("dev=$SHIPPED=hockey,lucia,surf")
 k=1
 for f in "$@"; do parts+=("fold$k=${f%%=*}=${f#*=}"); k=$((k + 1)); done

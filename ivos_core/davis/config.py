@@ -69,7 +69,8 @@ class DavisEvalConfig:
     (one extra fine-tuning per available correction method and count; empty = off).
     ``finetune_steps`` / ``finetune_lr`` / ``finetune_crop`` / ``prior_weight`` /
     ``prior_inside`` / ``flip_tta`` / ``freeze_bn`` / ``prior_dilation`` / ``mask_threshold`` / ``flow_max_side`` /
-    ``finetune_aug`` / ``osvos_crf`` (``OSVOSOptions.crf_weight``): OSVOS's adaptation (:meth:`osvos_options`; defaults from
+    ``finetune_aug`` / ``osvos_crf`` (``OSVOSOptions.crf_weight``) / ``osvos_online_steps`` /
+    ``osvos_online_every`` (``OSVOSOptions.online_*``): OSVOS's adaptation (:meth:`osvos_options`; defaults from
     :data:`ivos_core.video_prior.DEFAULT_OSVOS_OPTIONS`, the one place they are set). ``max_frames`` /
     ``frame_stride``: evaluate frames ``0, s, 2s, ...`` (at most ``max_frames``) for quick runs;
     ``max_side``: downscale frames so the longer side is at most this (metrics at that size).
@@ -100,6 +101,8 @@ class DavisEvalConfig:
     flow_max_side: int = DEFAULT_OSVOS_OPTIONS.flow_max_side
     finetune_aug: float = DEFAULT_OSVOS_OPTIONS.finetune_aug
     osvos_crf: float = DEFAULT_OSVOS_OPTIONS.crf_weight
+    osvos_online_steps: int = DEFAULT_OSVOS_OPTIONS.online_steps
+    osvos_online_every: int = DEFAULT_OSVOS_OPTIONS.online_every
     max_frames: int | None = None
     frame_stride: int = 1
     max_side: int | None = None
@@ -160,6 +163,7 @@ class DavisEvalConfig:
             flip_tta=bool(self.flip_tta), freeze_bn=bool(self.freeze_bn), prior_dilation=float(self.prior_dilation),
             mask_threshold=float(self.mask_threshold), flow_max_side=int(self.flow_max_side),
             finetune_aug=float(self.finetune_aug), crf_weight=float(self.osvos_crf),
+            online_steps=int(self.osvos_online_steps), online_every=int(self.osvos_online_every),
         )
 
     def init_settings(self) -> list[str]:
@@ -188,7 +192,7 @@ class DavisEvalConfig:
                              ("interactive_flip", False), ("interactive_input_size", None), ("freeze_bn", False),
                              ("prior_dilation", 0.03),
                              ("mask_threshold", 0.5), ("flow_max_side", 160), ("finetune_aug", 1.0),
-                             ("osvos_crf", 0.0)):
+                             ("osvos_crf", 0.0), ("osvos_online_steps", 0), ("osvos_online_every", 8)):
             if d.get(key) == default:
                 d.pop(key)  # settings left at their defaults keep the fingerprints runs had before them
         d.pop("sequences", None)

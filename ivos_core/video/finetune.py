@@ -43,22 +43,38 @@ def _autocast(device: torch.device):
     return torch.autocast("cpu", enabled=False)
 
 
-def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, side_weight: float) -> torch.Tensor:
+def _pool_target(
+    y: torch.Tensor, valid: torch.Tensor | None, hw: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``y`` area-pooled to ``hw``; with ``valid``: the mean of ``y`` over the valid pixels of each
+    cell, and the cell's valid share as its weight."""
+    if valid is None:
+        return F.adaptive_avg_pool2d(y, hw), None
+    share = F.adaptive_avg_pool2d(valid, hw)
+    return F.adaptive_avg_pool2d(y * valid, hw) / share.clamp_min(1e-6), share
+
+
+def _loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, side_weight: float, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Class-balanced loss of the fused output plus ``side_weight`` x each side output.
 
-    Side outputs smaller than the target are supervised with the area-pooled (soft) target.
+    Side outputs smaller than the target are supervised with the area-pooled (soft) target
+    (:func:`_pool_target`: with a ``valid`` mask, pooled over the valid pixels only and weighted
+    by their share, so a label outside it reaches no output).
     """
     if side_weight > 0 and hasattr(model, "forward_sides"):
         fused, sides = model.forward_sides(x, full_size_sides=False)
-        loss = class_balanced_bce(fused, y)
-        pooled: dict[tuple[int, int], torch.Tensor] = {}
+        loss = class_balanced_bce(fused, y, valid=valid)
+        pooled: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor | None]] = {}
         for s in sides:
             hw = tuple(s.shape[-2:])
             if hw != tuple(y.shape[-2:]) and hw not in pooled:
-                pooled[hw] = F.adaptive_avg_pool2d(y, hw)
-            loss = loss + side_weight * class_balanced_bce(s, pooled.get(hw, y))
+                pooled[hw] = _pool_target(y, valid, hw)
+            ys, vs = pooled.get(hw, (y, valid))
+            loss = loss + side_weight * class_balanced_bce(s, ys, valid=vs)
         return loss
-    return class_balanced_bce(model(x), y)
+    return class_balanced_bce(model(x), y, valid=valid)
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,14 @@ def _to_tensors(
     return x.to(device), y.to(device)
 
 
+def _valid_tensor(valid: Sequence[np.ndarray] | None, x_all: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+    if valid is None:
+        return None
+    if len(valid) != len(x_all) or any(np.shape(v) != tuple(x_all.shape[-2:]) for v in valid):
+        raise ValueError("finetune: valid needs one (H, W) mask per frame")
+    return torch.from_numpy(np.stack([np.asarray(v, dtype=np.float32) for v in valid]))[:, None].to(device)
+
+
 def finetune(
     model: nn.Module,
     frames: Sequence[np.ndarray] | np.ndarray,
@@ -153,6 +177,7 @@ def finetune(
     device: str | torch.device = "auto",
     progress: TrainProgressFn | None = None,
     freeze_bn: bool = False,
+    valid: Sequence[np.ndarray] | None = None,
 ) -> nn.Module:
     """One-shot fine-tuning of ``model`` on annotated frames (in place; returns the model).
 
@@ -162,12 +187,15 @@ def finetune(
     Adam step on the class-balanced loss (fused + ``side_weight`` x side outputs). ``lr`` defaults
     to :func:`default_lr`; it decays with a cosine to a tenth. ``freeze_bn``: BatchNorm layers
     normalise with the parent's running statistics and do not update them (their affine
-    weights still train). The model is left in eval mode on ``device``.
+    weights still train). ``valid``: per frame, a (H, W) bool mask of the pixels whose label
+    counts (None: all) - online adaptation's own masks leave their uncertain boundary out.
+    The model is left in eval mode on ``device``.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     dev = resolve_device(device)
     x_all, y_all = _to_tensors(frames, masks, dev)
+    v_all = _valid_tensor(valid, x_all, dev)
     if not bool(y_all.any()):
         raise ValueError("finetune: every annotated mask is empty; the object must be visible in one")
     model.to(dev)
@@ -192,15 +220,18 @@ def finetune(
     for step in range(steps):
         idx = torch.from_numpy(rng.integers(0, len(x_all), size=batch_size)).to(dev)
         x, y = x_all[idx], y_all[idx]
+        v = None if v_all is None else v_all[idx]
         if aug is not None or out_hw != (H, W):
             theta = _random_affine(rng, batch_size, (H, W), out_hw, aug).to(dev)
             grid = F.affine_grid(theta, [batch_size, 1, *out_hw], align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
             y = (F.grid_sample(y, grid, mode="bilinear", padding_mode="reflection", align_corners=False) > 0.5).float()
+            if v is not None:
+                v = (F.grid_sample(v, grid, mode="bilinear", padding_mode="reflection", align_corners=False) > 0.5).float()
         if dev.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(dev):
-            loss = _loss(model, x, y, side_weight)
+            loss = _loss(model, x, y, side_weight, v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

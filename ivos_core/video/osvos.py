@@ -107,9 +107,10 @@ class _OSVOS:
 
     # ---- propagation ----------------------------------------------------------------------------
 
-    def _infer(self, frames: list[np.ndarray]) -> np.ndarray:
-        """(B, h, w) float32 logits for a list of (h, w, 3) uint8 frames (working size)."""
-        model = self.state.model
+    def _infer(self, frames: list[np.ndarray], model: nn.Module | None = None) -> np.ndarray:
+        """(B, h, w) float32 logits for a list of (h, w, 3) uint8 frames (working size), by
+        ``model`` (default: the fitted network)."""
+        model = self.state.model if model is None else model
         assert model is not None
         x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         with torch.inference_mode():
@@ -139,7 +140,8 @@ class _OSVOS:
         optical flow, as a prior (:class:`~ivos_core.video_prior.FlowPrior`; the chain starts at
         frame ``start - 1``'s mask when it has one, and restarts at every annotated frame).
         Network and prior run at the working resolution (``options.max_side``); probabilities
-        are upscaled to the frame size.
+        are upscaled to the frame size. With ``options.online_steps > 0`` a copy of the network
+        keeps adapting to the frames it segments (:class:`~ivos_core.video.online.OnlineAdapter`).
         """
         st = self.state
         if st.model is None:
@@ -154,13 +156,15 @@ class _OSVOS:
         prior = FlowPrior(self.options) if self.options.uses_prior else None
         if prior is not None and start > 0 and (start - 1 in st.annotations or st.masks.has(start - 1)):
             prior.observe(self._work(self.frame(start - 1)), self._work(self.mask(start - 1).astype(np.float32)) > 0.5)
+        online = self._online_adapter()
+        net = st.model if online is None else online.model
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush() -> list[FrameResult]:
             frame_of = dict(pending)
             work = {i: self._work(f) for i, f in pending}
             todo = [i for i, _ in pending if i not in st.annotations]
-            logits = dict(zip(todo, self._infer([work[i] for i in todo]))) if todo else {}
+            logits = dict(zip(todo, self._infer([work[i] for i in todo], net))) if todo else {}
             out = []
             for i, _ in pending:
                 ann = st.annotations.get(i)
@@ -171,6 +175,8 @@ class _OSVOS:
                 else:
                     crf = self.options.crf_weight > 0  # with the CRF, the prior observes the refined mask below
                     lg = logits[i] if prior is None else prior.apply(work[i], logits[i], threshold=thr, observe=not crf)
+                    if online is not None:
+                        online.observe(work[i], lg > math.log(thr / (1.0 - thr)))
                     prob = 1.0 / (1.0 + np.exp(-np.clip(lg, -30.0, 30.0)))
                     if prob.shape != (st.height, st.width):
                         prob = cv2.resize(prob, (st.width, st.height), interpolation=cv2.INTER_LINEAR)
@@ -193,6 +199,20 @@ class _OSVOS:
                 yield from flush()
         if pending:
             yield from flush()
+
+    def _online_adapter(self) -> Any:
+        """An :class:`~ivos_core.video.online.OnlineAdapter` on a copy of the fitted network, or
+        None when ``options.online_steps`` is 0."""
+        if self.options.online_steps <= 0:
+            return None
+        from ivos_core.video.online import OnlineAdapter
+
+        st = self.state
+        anchors = [(self._work(st.annotations[j].frame), self._work(st.annotations[j].mask.astype(np.float32)) > 0.5)
+                   for j in st.fitted_on if j in st.annotations]
+        kwargs = {**self.options.finetune_kwargs(), **self.finetune_kwargs}
+        return OnlineAdapter(st.model, self.options, anchors, kwargs, device=self.device,
+                             seed=self.seed + st.propagations)
 
     def propagate_all(self, **kwargs: Any) -> PropagationStats:
         """Run :meth:`propagate` to the end, discarding the per-frame results (masks are stored)."""
