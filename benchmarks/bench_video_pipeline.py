@@ -84,8 +84,22 @@ def _shipped(model_dir: str) -> tuple[str, OSVOSOptions]:
     return str(Path(model_dir) / "osvos_parent"), opts
 
 
+def _overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (JSON values: ``online_steps=25``, ``finetune_lr=null``) as a dict."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def run(repeats: int = 1, *, defaults: bool = False, only: list[str] | None = None,
-        parent: str | None = None, model: str | None = None) -> dict[str, Any]:
+        parent: str | None = None, model: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -98,7 +112,9 @@ def run(repeats: int = 1, *, defaults: bool = False, only: list[str] | None = No
         parents = {k: parent for k in configs}
         if model is not None:
             configs = {} if only is None else configs
-            parents[f"shipped:{model}"], configs[f"shipped:{model}"] = _shipped(model)
+            name = f"shipped:{model}" + "".join(f"+{k}={v}" for k, v in (overrides or {}).items())
+            parents[name], opts = _shipped(model)
+            configs[name] = replace(opts, **(overrides or {}))  # a candidate: the shipped model with these options
         res["parent"] = parent
         res["configs"] = {k: {"options": v.to_dict(), "parent": parents.get(k),
                               **measure(v, frames, masks, repeats=repeats, parent=parents.get(k))}
@@ -116,6 +132,8 @@ if __name__ == "__main__":
     ap.add_argument("--only", action="append", choices=sorted(CONFIGS))
     ap.add_argument("--parent", default=None, help="a trained OSVOS parent checkpoint (default: untrained lite)")
     ap.add_argument("--model", default=None, help="time only this shipped model folder as it ships (e.g. models/ivos-lite-v1)")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="with --model: time it with this OSVOS option changed (a candidate), e.g. --set online_steps=25")
     args = ap.parse_args()
-    print(json.dumps(run(args.repeats, defaults=args.defaults, only=args.only, parent=args.parent, model=args.model),
-                     indent=2))
+    print(json.dumps(run(args.repeats, defaults=args.defaults, only=args.only, parent=args.parent, model=args.model,
+                         overrides=_overrides(args.set)), indent=2))

@@ -326,3 +326,18 @@ def test_bn_dilation_and_threshold_reach_the_osvos_options_and_the_fingerprint()
     # the round-trip through the summary's config dict keeps them
     cfg = DavisEvalConfig(freeze_bn=True, mask_threshold=0.4)
     assert DavisEvalConfig.from_dict(cfg.to_dict()).osvos_options() == cfg.osvos_options()
+
+
+def test_online_adaptation_reaches_the_osvos_options_and_the_fingerprint():
+    from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS
+
+    base = DavisEvalConfig()
+    on = DavisEvalConfig(osvos_online_steps=25, osvos_online_every=4)
+    assert on.fingerprint() != base.fingerprint()
+    assert (on.osvos_options().online_steps, on.osvos_options().online_every) == (25, 4)
+    assert DavisEvalConfig.from_dict(on.to_dict()).osvos_options() == on.osvos_options()
+    # the shipped default: the fingerprint keys of earlier runs are unchanged by the new fields
+    assert base.osvos_online_steps == DEFAULT_OSVOS_OPTIONS.online_steps
+    d = base.to_dict()
+    d.pop("osvos_online_steps"), d.pop("osvos_online_every")
+    assert DavisEvalConfig.from_dict(d).fingerprint() == base.fingerprint()
