@@ -64,6 +64,9 @@ class OnlineAdapter:
         self.model = copy.deepcopy(model)
         self.options = options
         self.anchors = anchors
+        self._anchor_frames = [f for f, _ in anchors]
+        self._anchor_masks = [m for _, m in anchors]
+        self._anchor_valid = [np.ones(m.shape, bool) for m in self._anchor_masks]  # ground truth counts everywhere
         self.kwargs = dict(finetune_kwargs)
         self.kwargs.pop("seed", None)
         self.kwargs["lr"] = LR_FRACTION * float(self.kwargs.get("lr") or default_lr(model))
@@ -83,10 +86,8 @@ class OnlineAdapter:
         if labels is None:
             return False
         label, valid = labels
-        frames = [f for f, _ in self.anchors] + [frame]
-        masks = [m for _, m in self.anchors] + [label]
-        valids = [np.ones(m.shape, bool) for _, m in self.anchors] + [valid]
-        finetune(self.model, frames, masks, valid=valids, steps=int(self.options.online_steps), device=self.device,
+        finetune(self.model, self._anchor_frames + [frame], self._anchor_masks + [label],
+                 valid=self._anchor_valid + [valid], steps=int(self.options.online_steps), device=self.device,
                  seed=self.seed + 7919 * (self.adaptations + 1), **self.kwargs)
         self.adaptations += 1
         return True

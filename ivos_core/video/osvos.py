@@ -153,6 +153,7 @@ class _OSVOS:
         radius = max(2, round(0.01 * math.hypot(st.height, st.width)))
         st.propagations += 1
         thr = float(self.options.mask_threshold)
+        thr_logit = math.log(thr / (1.0 - thr))  # the mask threshold on the logits
         prior = FlowPrior(self.options) if self.options.uses_prior else None
         if prior is not None and start > 0 and (start - 1 in st.annotations or st.masks.has(start - 1)):
             prior.observe(self._work(self.frame(start - 1)), self._work(self.mask(start - 1).astype(np.float32)) > 0.5)
@@ -176,7 +177,7 @@ class _OSVOS:
                     crf = self.options.crf_weight > 0  # with the CRF, the prior observes the refined mask below
                     lg = logits[i] if prior is None else prior.apply(work[i], logits[i], threshold=thr, observe=not crf)
                     if online is not None:
-                        online.observe(work[i], lg > math.log(thr / (1.0 - thr)))
+                        online.observe(work[i], lg > thr_logit)
                     prob = 1.0 / (1.0 + np.exp(-np.clip(lg, -30.0, 30.0)))
                     if prob.shape != (st.height, st.width):
                         prob = cv2.resize(prob, (st.width, st.height), interpolation=cv2.INTER_LINEAR)
