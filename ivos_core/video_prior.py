@@ -231,11 +231,16 @@ PAPER_OSVOS_OPTIONS = OSVOSOptions()
 #: CRF on each propagated frame at appearance weight 2 had the highest mean J, 0.7616 against 0.7535
 #: (+0.008 [-0.008, +0.024]; weight 4 0.7595, 8 0.7323), but scored by J&F, DAVIS's own measure
 #: (docs/results/dev/video-selection-folds-crf-jf.json, stage 7), every weight loses: F falls by
-#: 0.04-0.05 (J&F 0.7811 without, 0.7628 at weight 2). So no CRF (crf_weight 0) - round 8's settings.
+#: 0.04-0.05 (J&F 0.7811 without, 0.7628 at weight 2). So no CRF (crf_weight 0). Rounds 10-11
+#: (docs/results/dev/video-selection-folds-online*.json, same 13 sequences, rule mean J&F): online
+#: adaptation, 25 steps every 8 propagated frames, J&F 0.803 against 0.783 at seed 0 (+0.020 [+0.004,
+#: +0.040], 9 higher / 4 lower) and +0.018 [+0.001, +0.037] over seeds 0 and 1; 25 every 4 and 50 every
+#: 8 scored about as well but cost more than the 60 s budget allows
+#: (docs/results/bench/video-pipeline-online-2026-12-0*.json).
 #: The paper's OSVOS stays available as PAPER_OSVOS_OPTIONS.
 DEFAULT_OSVOS_OPTIONS = OSVOSOptions(
     finetune_steps=1200, finetune_lr=5e-3, finetune_crop=320, max_side=480, prior_weight=10.0, prior_inside=0.0,
-    prior_dilation=0.06, flip_tta=True, mask_threshold=0.8, finetune_aug=0.5,
+    prior_dilation=0.06, flip_tta=True, mask_threshold=0.8, finetune_aug=0.5, online_steps=25, online_every=8,
 )
 
 

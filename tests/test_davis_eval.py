@@ -236,7 +236,9 @@ def test_video_select_cli_refuses_val_and_selects_on_dev(tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["sequences"] == ["hockey"] and len(doc["candidates"]) == 2
-    assert {c["label"] for c in doc["candidates"]} == {"steps5-side320-aug0.5-noprior-thr0.8", "steps5-side320-aug0.5-prior10in0dil0.06-thr0.8"}
+    # the grid's other settings default to the shipped ones (online adaptation 25 steps every 8 frames)
+    assert {c["label"] for c in doc["candidates"]} == {"steps5-side320-aug0.5-noprior-thr0.8-online25every8",
+                                                      "steps5-side320-aug0.5-prior10in0dil0.06-thr0.8-online25every8"}
     assert all(0 <= c["J"]["hockey"] <= 1 for c in doc["candidates"])
     assert doc["choice"]["label"] in {c["label"] for c in doc["candidates"]}
     # re-runnable: the second run reads the cache and gives the same numbers

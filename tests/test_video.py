@@ -581,7 +581,7 @@ def test_online_adaptation_follows_a_drifting_object_on_a_copy_of_the_fit():
     from dataclasses import replace
 
     from ivos_core.video.online import OnlineAdapter, pseudo_label
-    from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, OSVOSOptions
+    from ivos_core.video_prior import DEFAULT_OSVOS_OPTIONS, PAPER_OSVOS_OPTIONS, OSVOSOptions
     from ivos_core.video_select import SelectionGrid
 
     # labels: the eroded mask is object, beyond the band background, the band between ignored
@@ -595,8 +595,11 @@ def test_online_adaptation_follows_a_drifting_object_on_a_copy_of_the_fit():
     tiny[30:33, 30:33] = True
     assert pseudo_label(tiny, erode_px=3, band_px=6) is None  # nothing certain left to learn from
 
-    # the option: off by default, a later field (earlier hashes unchanged), a propagation variant
-    assert DEFAULT_OSVOS_OPTIONS.online_steps == 0 and "online_steps" not in DEFAULT_OSVOS_OPTIONS.to_dict()
+    # the option: shipped as chosen on dev (25 steps every 8 frames), a later field whose neutral value
+    # (0: off, the paper's OSVOS) keeps earlier hashes unchanged, a propagation variant
+    assert (DEFAULT_OSVOS_OPTIONS.online_steps, DEFAULT_OSVOS_OPTIONS.online_every) == (25, 8)
+    assert PAPER_OSVOS_OPTIONS.online_steps == 0 and "online_steps" not in PAPER_OSVOS_OPTIONS.to_dict()
+    assert DEFAULT_OSVOS_OPTIONS.to_dict()["online_steps"] == 25
     on = OSVOSOptions(finetune_steps=80, finetune_lr=5e-3, online_steps=20, online_every=1)
     assert "online20every1" in on.label() and OSVOSOptions.from_dict(on.to_dict()) == on
     with pytest.raises(ValueError, match="online"):
