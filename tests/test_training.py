@@ -200,3 +200,22 @@ def test_corrections_only_examples_drop_the_initial_clicks():
     again = InteractiveTrainSet([SyntheticSource(8, 96, 128)], tiny(None, stage2_mix=(0.0, 1.0, 0.0), out_dir="unused"),
                                 model.spec, stage=2)
     assert torch.equal(again[(0, 1)].inputs, plain[(0, 1)].inputs)
+
+
+def test_cli_stop_at_then_resume_under_another_schedule(tmp_path, capsys):
+    """``--stop-at`` time-boxes a run (``last`` kept, no ``final``); ``--resume`` with other
+    ``--steps`` finishes it: the iFCN's recorded schedule (500 steps of 800, resumed to 600)."""
+    from ivos_core.training.__main__ import main
+
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--batch-size", "2", "--synthetic", "6", "--threads", "1", "--workers", "0",
+              "--encoding", "distance", "--no-mask"]
+    assert main([*common, "--steps", "6", "--stop-at", "2"]) == 0
+    assert (out / "last.safetensors").is_file() and not (out / "final.safetensors").exists()
+    _, meta = load_checkpoint(out / "last", expected_kind="interactive")
+    assert meta["step"] == 2
+    assert main([*common, "--steps", "3", "--resume"]) == 0
+    _, meta = load_checkpoint(out / "final", expected_kind="interactive")
+    assert meta["step"] == 3
+    printed = capsys.readouterr().out
+    assert '"resumed_from": "2"' in printed and '"steps_run": "1"' in printed

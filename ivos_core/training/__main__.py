@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of perturbed-mask stage-2 examples shaped like correcting a propagated "
                          "video mask (heavy error, correction clicks only)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                    help="stop after STEP steps of the schedule (a time-boxed run; --resume continues it, "
+                         "also under another --steps, as the iFCN's recorded schedule does)")
     a = ap.parse_args(argv)
     over: dict = {"out_dir": a.out}
     for key, val in (("encoding", a.encoding), ("batch_size", a.batch_size), ("num_workers", a.workers),
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"step {p.step}/{p.total_steps} stage {p.stage} loss {p.loss:.4f} lr {p.lr:.2e} "
               f"{p.images_per_s:.1f} img/s elapsed {p.elapsed_s / 60:.1f} min", flush=True)
 
-    res = train(cfg, ts.sources, weights=ts.weights, resume=a.resume, progress=progress, device=a.device)
+    res = train(cfg, ts.sources, weights=ts.weights, resume=a.resume, progress=progress, device=a.device,
+                stop_at=a.stop_at)
     print(json.dumps({k: str(v) for k, v in res.__dict__.items()}), flush=True)
     print(f"done in {(time.time() - t0) / 60:.1f} min", file=sys.stderr)
     return 0
