@@ -17,6 +17,7 @@ from flows.cli_common import (  # noqa: F401  (console etc. are shared with the 
     human_to_stderr,
     prefect_defaults,
     print_rows,
+    segmenter_options,
 )
 
 app = typer.Typer(help="ivos: interactive video object segmentation, batch jobs and usage analytics.", no_args_is_help=True)
@@ -218,7 +219,7 @@ def eval_interactive(
             crf=crf, zoom_in=zoom_in, flip=flip, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, input_size=input_size, grabcut_max_side=grabcut_max_side,
             click_focus=click_focus or None, zoom_from=zoom_from, crf_weight=crf_weight,
-            seg_options=_key_values(seg_option) or None, dataset_kw=dataset_kw or None,
+            seg_options=segmenter_options(seg_option) or None, dataset_kw=dataset_kw or None,
             max_clicks=max_clicks, limit=limit, seed=seed, out=str(out),
         )
         _print_eval_summary(summary, out)
@@ -283,27 +284,6 @@ def _print_eval_summary(summary: dict, out: Path) -> None:
         console.print(f"[yellow]skipped (data)[/yellow] {s['item']}: {s['reason']}")
     console.print(f"set: {summary.get('dataset')}/{summary.get('split')} ({summary.get('role')})")
     console.print(f"files in {out}: summary.json, per_image.parquet, miou_curve.png")
-
-
-def _key_values(items: list[str] | None) -> dict:
-    """``["a=5", "b=x"]`` -> ``{"a": 5, "b": "x"}`` (values read as JSON where they parse)."""
-    import json
-
-    from ivos_core.interactive.options import MODEL_OPTION_NAMES
-
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="'--seg-option'")
-        if key.strip() not in MODEL_OPTION_NAMES:
-            raise typer.BadParameter(f"unknown segmenter option {key.strip()!r}; known: {', '.join(MODEL_OPTION_NAMES)}",
-                                     param_hint="'--seg-option'")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def _run_eval(**kw) -> dict:

@@ -80,3 +80,25 @@ def emit_json(doc: Any) -> None:
     """``doc`` as one JSON document on stdout (paths and other non-JSON values as strings)."""
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def segmenter_options(items: list[str] | None) -> dict:
+    """``--seg-option`` values, ``["a=5", "b=x"]`` -> ``{"a": 5, "b": "x"}`` (values read as JSON where
+    they parse; only the segmenter options a model version may set)."""
+    import typer
+
+    from ivos_core.interactive.options import MODEL_OPTION_NAMES
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="'--seg-option'")
+        if key.strip() not in MODEL_OPTION_NAMES:
+            raise typer.BadParameter(f"unknown segmenter option {key.strip()!r}; known: {', '.join(MODEL_OPTION_NAMES)}",
+                                     param_hint="'--seg-option'")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

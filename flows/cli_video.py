@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
+
+from flows.cli_common import segmenter_options
 
 console = Console(soft_wrap=True)
 
@@ -133,6 +135,7 @@ def eval_davis_cmd(
                                                  help="our corrections change only within this fraction of the diagonal around the clicks"),
     interactive_flip: bool = typer.Option(False, "--interactive-flip/--no-interactive-flip",
                                           help="our model averages the logits of the image and its mirror image"),
+    seg_option: Optional[List[str]] = typer.Option(None, "--seg-option", help="KEY=VALUE: a further option of our model (repeatable), e.g. tta_sizes=[448]"),
     interactive_input_size: Optional[int] = typer.Option(None, "--interactive-input-size", min=32,
                                                          help="our model's working size (default: the checkpoint's)"),
     device: str = typer.Option("auto", help="cpu | cuda | auto"),
@@ -156,8 +159,7 @@ def eval_davis_cmd(
             osvos_online_steps=_online_pair(osvos_online)[0], osvos_online_every=_online_pair(osvos_online)[1], frame_stride=frame_stride, max_side=max_side,
             seed=seed, device=device, crf=crf, colour=colour, keep_clicked=keep_clicked,
             grabcut_band=grabcut_band or None, local_radius=local_radius or None, interactive_flip=interactive_flip, interactive_input_size=interactive_input_size,
-            osvos_parent=str(osvos_parent) if osvos_parent else None, checkpoint=str(checkpoint) if checkpoint else None,
-            ifcn_checkpoint=str(ifcn_checkpoint) if ifcn_checkpoint else None,
+            osvos_parent=str(osvos_parent) if osvos_parent else None, checkpoint=str(checkpoint) if checkpoint else None, ifcn_checkpoint=str(ifcn_checkpoint) if ifcn_checkpoint else None, interactive_options=segmenter_options(seg_option),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -10,6 +10,8 @@
 # Round 5: VARIANTS="flip-gc240" ran the GrabCut refinement on a crop downscaled to 240 px (a speed
 # setting for the annotation app, judged by `ivos eval compare` against flip, not by the stage's
 # lowest-NoC rule: the app uses it only if the paired NoC@90 interval includes 0).
+# Round 12 (2026-12-03): STAGE=multiscale VARIANTS="flip flip-tta448 flip-tta320" NAME=v2-int-ms: multi-scale
+# averaging of the shipped network's logits (ttaN: also at working size N; tta320_448: both).
 # Usage: scripts/select_inference.sh DATA_ROOT CHECKPOINT COLOUR BAND NAME
 #   e.g. scripts/select_inference.sh ../shared/data runs/v1-int-s2c/final 1 0.05 v1-int-s2c
 set -euo pipefail
@@ -21,12 +23,13 @@ DEV=("${BASE_DEV[@]}"
 [ "$W" != "0" ] && DEV+=(--colour "$W" --keep-clicked)
 runs=()
 for variant in ${VARIANTS:-plain zoom flip}; do  # VARIANTS="... zoom-flip" adds the pair (not run: zoom lost)
-  extra=()  # a variant names its parts with dashes: zoom, flip, inN (the network's working size N), gcN (GrabCut at N px)
+  extra=()  # a variant names its parts with dashes: zoom, flip, inN (the network's working size N), gcN (GrabCut at N px), ttaN
   for part in ${variant//-/ }; do
     case $part in
       plain) ;; zoom) extra+=(--zoom-in);; flip) extra+=(--flip);;
       in[0-9]*) extra+=(--input-size "${part#in}");;
       gc[0-9]*) extra+=(--grabcut-max-side "${part#gc}");;
+      tta[0-9]*) sizes=${part#tta}; extra+=(--seg-option "tta_sizes=[${sizes//_/,}]");;
       *) echo "unknown variant part $part in $variant" >&2; exit 2;;
     esac
   done

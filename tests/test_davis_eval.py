@@ -343,3 +343,53 @@ def test_online_adaptation_reaches_the_osvos_options_and_the_fingerprint():
     d = base.to_dict()
     d.pop("osvos_online_steps"), d.pop("osvos_online_every")
     assert DavisEvalConfig.from_dict(d).fingerprint() == base.fingerprint()
+
+
+def test_interactive_options_reach_our_model_and_the_fingerprint_only_when_set(monkeypatch, tmp_path):
+    """``--seg-option`` on ``ivos eval davis``: further segmenter options of our model (e.g. the
+    multi-scale ``tta_sizes``) are checked at once, change the fingerprint only when set (earlier
+    runs' caches stay valid) and reach the segmenter that is built."""
+    import typer
+    from typer.testing import CliRunner
+
+    from flows.cli_video import register
+    from ivos_core.davis import config as davis_config
+
+    base = DavisEvalConfig()
+    ms = DavisEvalConfig(interactive_options={"tta_sizes": [448]})
+    assert ms.fingerprint() != base.fingerprint()
+    d = base.to_dict()
+    d.pop("interactive_options")
+    assert DavisEvalConfig.from_dict(d).fingerprint() == base.fingerprint()
+    assert DavisEvalConfig.from_dict(ms.to_dict()).interactive_options == {"tta_sizes": [448]}
+    with pytest.raises(ValueError, match="nonsense"):
+        DavisEvalConfig(interactive_options={"nonsense": 1})
+    with pytest.raises(ValueError, match="tta_sizes"):
+        DavisEvalConfig(interactive_options={"tta_sizes": [8]})
+
+    seen = {}
+
+    def fake_build(name, **kw):
+        seen[name] = kw.get("options")
+        raise ValueError("stop here")
+
+    monkeypatch.setattr("ivos_core.interactive.methods.build_method", fake_build)
+    models = davis_config.load_models(DavisEvalConfig(init_methods=("ours",), correction_methods=("ifcn",),
+                                                      checkpoint="x", ifcn_checkpoint="y",
+                                                      interactive_options={"tta_sizes": [448]}))
+    assert seen == {"ours": {"tta_sizes": [448]}, "ifcn": None} and set(models.unavailable) == {"ours", "ifcn"}
+
+    captured = {}
+    monkeypatch.setattr("flows.eval_davis.eval_davis_flow", lambda **kw: captured.update(kw) or {})
+    monkeypatch.setattr("flows.cli_video._print_davis_summary", lambda *a: None)
+    app, train_app, eval_app = typer.Typer(), typer.Typer(), typer.Typer()
+    app.add_typer(train_app, name="train")
+    app.add_typer(eval_app, name="eval")
+    register(app, train_app, eval_app)
+    res = CliRunner().invoke(app, ["eval", "davis", "--root", str(tmp_path), "--out", str(tmp_path / "o"),
+                                   "--seg-option", "tta_sizes=[448]"])
+    assert res.exit_code == 0, res.output
+    assert captured["config"]["interactive_options"] == {"tta_sizes": [448]}
+    bad = CliRunner().invoke(app, ["eval", "davis", "--root", str(tmp_path), "--out", str(tmp_path / "o"),
+                                   "--seg-option", "nonsense=1"])
+    assert bad.exit_code != 0 and "nonsense" in bad.output

@@ -196,6 +196,38 @@ def test_flip_tta_is_mirror_symmetric(rng, encoding):
     assert not np.allclose(plain.predict_logits(clicks), lg, atol=1e-4)  # it does change the output
 
 
+def test_tta_sizes_average_the_logits_of_each_working_size(rng):
+    """Multi-scale averaging: the logits are the mean of single-size segmenters' logits (with the
+    mirror averaging inside each size); the working size repeated changes nothing; bad sizes are
+    refused; the extra sizes are prepared once per image."""
+    from ivos_core.interactive.options import SegmenterOptions
+
+    torch.manual_seed(0)
+    net = build_interactive("lite").eval()
+    img = rng.integers(0, 256, size=(50, 70, 3), dtype=np.uint8)
+    clicks = [Click(x=20, y=25), Click(x=50, y=10, positive=False)]
+    prev = np.zeros((50, 70), bool)
+    prev[15:35, 10:40] = True
+
+    def logits(**kw):
+        seg = InteractiveSegmenter(net, device="cpu", **{"input_size": 64, "flip_tta": True, **kw})
+        seg.set_image(img)
+        return seg, seg.predict_logits(clicks, prev)
+
+    _, at64 = logits()
+    _, at96 = logits(input_size=96)
+    seg, both = logits(tta_sizes=[96])
+    assert seg.tta_sizes == (96,) and not np.allclose(at64, at96, atol=1e-3)
+    np.testing.assert_allclose(both, (at64 + at96) / 2, atol=1e-5)
+    assert list(seg._state.at_size) == [96]
+    np.testing.assert_allclose(seg.predict_logits(clicks, prev), both, atol=1e-6)  # cached state, same result
+    np.testing.assert_allclose(logits(tta_sizes=(64,))[1], at64, atol=1e-5)
+    for bad in ([16], [64.5], ["x"]):
+        with pytest.raises((ValueError, TypeError)):
+            SegmenterOptions(tta_sizes=bad)
+    assert SegmenterOptions(tta_sizes=448).tta_sizes == (448,)
+
+
 def test_options_are_one_frozen_record(model, tmp_path):
     """Every setting is a SegmenterOptions field: keywords override it, unknown names and bad values
     are refused, the options read as attributes, and a checkpoint's training size applies unless
@@ -291,7 +323,7 @@ def test_local_correction_changes_only_near_the_clicks(model, rng):
 def test_build_method_passes_further_segmenter_options_by_name():
     import typer
 
-    from flows.cli import _key_values
+    from flows.cli_common import segmenter_options as _key_values
     from ivos_core.interactive.methods import build_method
 
     m = build_method("ours", crf=True, options={"grabcut_iterations": 5, "threshold": 0.4}, device="cpu")

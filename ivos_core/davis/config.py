@@ -120,6 +120,7 @@ class DavisEvalConfig:
     local_radius: float | None = None  # our model's corrections change only near the clicks (SegmenterOptions)
     interactive_flip: bool = False  # our model averages its mirror image's logits (SegmenterOptions.flip_tta)
     interactive_input_size: int | None = None  # our model's working size (None: the checkpoint's)
+    interactive_options: dict[str, Any] = field(default_factory=dict)  # further SegmenterOptions of ours (e.g. tta_sizes)
     grabcut_box_margin: int = 10
     grabcut_iterations: int = 5
 
@@ -134,6 +135,13 @@ class DavisEvalConfig:
         self.progressive_clicks = _ints(self.progressive_clicks, "progressive_clicks")
         self._check_ranges()
         self.osvos_options()  # validates the OSVOS fields
+        self.interactive_options = dict(self.interactive_options or {})
+        try:  # a wrong name or value fails here, not later as an "unavailable" model
+            from ivos_core.interactive.options import SegmenterOptions
+
+            SegmenterOptions().with_(**self.interactive_options)
+        except TypeError as exc:
+            raise ValueError(f"DavisEvalConfig.interactive_options: {exc}") from None
         missing = [k for k in self.progressive_clicks if k not in self.correction_clicks]
         if missing:
             raise ValueError(f"progressive_clicks {missing} must be among correction_clicks {self.correction_clicks}")
@@ -192,7 +200,8 @@ class DavisEvalConfig:
                              ("interactive_flip", False), ("interactive_input_size", None), ("freeze_bn", False),
                              ("prior_dilation", 0.03),
                              ("mask_threshold", 0.5), ("flow_max_side", 160), ("finetune_aug", 1.0),
-                             ("osvos_crf", 0.0), ("osvos_online_steps", 0), ("osvos_online_every", 8)):
+                             ("osvos_crf", 0.0), ("osvos_online_steps", 0), ("osvos_online_every", 8),
+                             ("interactive_options", {})):
             if d.get(key) == default:
                 d.pop(key)  # settings left at their defaults keep the fingerprints runs had before them
         d.pop("sequences", None)
@@ -254,6 +263,7 @@ def load_models(config: DavisEvalConfig) -> EvalModels:
                 local_radius=config.local_radius if name == "ours" else None,
                 flip=config.interactive_flip and name == "ours", device=config.device,
                 input_size=config.interactive_input_size if name == "ours" else None,
+                options=(dict(config.interactive_options) or None) if name == "ours" else None,
             ).segmenter
         except (ValueError, OSError) as exc:
             models.unavailable[name] = f"{name} checkpoint {path} unusable: {exc}"

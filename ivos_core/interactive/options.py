@@ -35,6 +35,10 @@ class SegmenterOptions:
     zoom_from: the input count from which the zoom-in applies (2: RITM's; later, the crop is
         drawn around a mask that several clicks have already shaped, not the first click's guess).
     flip_tta: average the logits of the image and its mirror image (twice the compute).
+    tta_sizes: further working sizes (longer side, px) whose logits are averaged with those at
+        ``input_size`` (multi-scale test-time augmentation: a small network sees fine boundaries
+        larger and the whole object smaller; each size costs one more forward, with ``flip_tta``
+        two). Empty: one size.
     colour_weight: weight of the per-image colour model's log-odds added to the logit before the
         CRF (0 = off); chosen per checkpoint on a development set.
     keep_clicked: keep only the mask's connected components that hold a positive click.
@@ -68,6 +72,7 @@ class SegmenterOptions:
     zoom_min_size: int = 100
     zoom_from: int = 2
     flip_tta: bool = False
+    tta_sizes: tuple[int, ...] = ()
     colour_weight: float = 0.0
     keep_clicked: bool = False
     grabcut_band: float | None = None
@@ -102,6 +107,10 @@ class SegmenterOptions:
             raise ValueError(f"grabcut_max_side must be >= 16 pixels or None, got {self.grabcut_max_side}")
         if self.grabcut_iterations < 1:
             raise ValueError(f"grabcut_iterations must be >= 1, got {self.grabcut_iterations}")
+        sizes = (self.tta_sizes,) if isinstance(self.tta_sizes, (int, float)) else tuple(self.tta_sizes or ())
+        if any(int(v) != v or v < 32 for v in sizes):
+            raise ValueError(f"tta_sizes must be whole pixel sizes >= 32, got {self.tta_sizes!r}")
+        object.__setattr__(self, "tta_sizes", tuple(int(v) for v in sizes))
         object.__setattr__(self, "encoding_kw", dict(self.encoding_kw))
         object.__setattr__(self, "threshold", float(self.threshold))
         object.__setattr__(self, "click_radius", int(self.click_radius))
@@ -116,7 +125,9 @@ class SegmenterOptions:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v) for f in fields(self)}
+        d = {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v) for f in fields(self)}
+        d["tta_sizes"] = list(self.tta_sizes)
+        return d
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SegmenterOptions))

@@ -26,7 +26,7 @@ Any :class:`InteractiveSegmenter` fits the evaluation protocol
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -71,6 +71,7 @@ class _ImageState:
     rgb: torch.Tensor  # (3, pad_h, pad_w) normalised, on the device
     features: Any = None  # reserved for models with a separate image encoder
     colour_bins: np.ndarray | None = None  # (H, W) joint RGB histogram bin per pixel (colour cue)
+    at_size: dict[int, "_ImageState"] = field(default_factory=dict)  # the same image at the tta_sizes
 
 
 class InteractiveSegmenter:
@@ -155,13 +156,14 @@ class InteractiveSegmenter:
         """Convert, resize, pad and normalise ``image`` once; later ``predict`` calls reuse it."""
         self._state = self._make_state(to_rgb_uint8(image))
 
-    def _make_state(self, rgb: np.ndarray) -> _ImageState:
+    def _make_state(self, rgb: np.ndarray, size: int | None = None) -> _ImageState:
         h, w = rgb.shape[:2]
-        if self.input_size is None:
+        size = self.input_size if size is None else size
+        if size is None:
             ih, iw = h, w
             small = rgb
         else:
-            s = self.input_size / max(h, w)
+            s = size / max(h, w)
             ih, iw = max(1, round(h * s)), max(1, round(w * s))
             interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
             small = cv2.resize(rgb, (iw, ih), interpolation=interp) if (ih, iw) != (h, w) else rgb
@@ -236,6 +238,15 @@ class InteractiveSegmenter:
                         min_inputs=self.zoom_from)
 
     def _forward(self, st: _ImageState, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
+        """Logits at the image's size: the working size's, averaged with each of ``tta_sizes``."""
+        lg = self._forward_at(st, inputs, prev_mask)
+        for size in self.tta_sizes:
+            if size not in st.at_size:
+                st.at_size[size] = self._make_state(st.image, size)
+            lg = lg + self._forward_at(st.at_size[size], inputs, prev_mask)
+        return lg / (1 + len(self.tta_sizes)) if self.tta_sizes else lg
+
+    def _forward_at(self, st: _ImageState, inputs: Sequence[Click | Stroke], prev_mask: np.ndarray | None) -> np.ndarray:
         x = self._network_input(st, inputs, prev_mask)
         if self.flip_tta:  # mirror the content only; the padding stays on the right
             mirrored = x.clone()
