@@ -79,4 +79,4 @@ $IVOS eval davis --root "$DATA/DAVIS" --split val --out runs/eval/davis-val-v3 \
     --osvos-parent models/ivos-lite-v1/osvos_parent --checkpoint models/ivos-lite-v1/interactive \
     --ifcn-checkpoint runs/v1-ifcn/final --frame-stride 2 --max-side 480 --init gt,grabcut,ours --init-clicks 8 \
     --correct ours,ifcn,grabcut --correction-clicks 1,4 --crf --colour 1 --keep-clicked --grabcut-band 0.05 \
-    --local-radius 0.05 --device cpu
+    --local-radius 0.05 --flip-tta --interactive-flip --device cpu
