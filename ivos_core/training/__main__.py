@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p-corrections-only", type=float, default=None,
                     help="share of perturbed-mask stage-2 examples shaped like correcting a propagated "
                          "video mask (heavy error, correction clicks only)")
+    ap.add_argument("--boundary-weight", type=float, default=None,
+                    help="extra cross-entropy weight near the object's boundary (default 0: off)")
+    ap.add_argument("--boundary-radius", type=int, default=None, help="that band's half-width in pixels (default 3)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--stop-at", type=int, default=None, metavar="STEP",
                     help="stop after STEP steps of the schedule (a time-boxed run; --resume continues it, "
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     over: dict = {"out_dir": a.out}
     for key, val in (("encoding", a.encoding), ("batch_size", a.batch_size), ("num_workers", a.workers),
                      ("threads", a.threads), ("seed", a.seed), ("init_from", a.init_from), ("lr", a.lr),
-                     ("p_corrections_only", a.p_corrections_only)):
+                     ("p_corrections_only", a.p_corrections_only), ("boundary_weight", a.boundary_weight),
+                     ("boundary_radius", a.boundary_radius)):
         if val is not None:
             over[key] = val
     if a.stage2_mix is not None:

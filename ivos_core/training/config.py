@@ -44,6 +44,10 @@ class TrainConfig:
     stage1_steps: int = 2000
     stage2_steps: int = 1500
     iou_loss_weight: float = 0.5
+    #: extra cross-entropy weight on the pixels within ``boundary_radius`` px of the object's
+    #: boundary (0: plain pixel-weighted cross-entropy, as every shipped checkpoint was trained)
+    boundary_weight: float = 0.0
+    boundary_radius: int = 3
     p_stroke: float = 0.2
     n_corr_choices: tuple[int, ...] = tuple(N_CORR_CHOICES)
     # stage 2 example mix (normalised): no previous mask / perturbed GT / stage-1 model prediction
@@ -82,6 +86,9 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.stage2_mix must be 3 non-negative weights, got {self.stage2_mix}")
         if not self.n_corr_choices or min(self.n_corr_choices) < 0:
             raise ValueError(f"TrainConfig.n_corr_choices must be non-negative ints, got {self.n_corr_choices}")
+        if self.boundary_weight < 0 or self.boundary_radius < 1:
+            raise ValueError(f"TrainConfig.boundary_weight must be >= 0 and boundary_radius >= 1, got "
+                             f"{self.boundary_weight}, {self.boundary_radius}")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
 
